@@ -1,0 +1,109 @@
+"""Command line: ``dreamsim collect | train | validate | demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from dreamsim.tasks import list_tasks, load_task
+
+DEFAULT_TASK = "reacher"
+
+
+def _collect(args: argparse.Namespace) -> None:
+    from dreamsim.data import collect
+
+    card = load_task(args.task)
+    out = Path(args.out or f"episodes/{card.name}")
+    steps = collect(card, out, args.steps or card.collect_steps, args.workers, args.seed, progress=True)
+    print(f"wrote {steps} steps to {out}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from dreamsim.training import TrainConfig, train
+
+    card = load_task(args.task)
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    config = TrainConfig(**overrides)
+    out = Path(args.out or f"runs/{card.name}")
+    metrics = train(card, args.episodes or f"episodes/{card.name}", out, config, resume=args.resume, progress=True)
+    print(json.dumps({k: v for k, v in metrics.items() if not k.startswith("loss/")}, indent=2))
+    print(f"checkpoint: {out / 'checkpoint'}   TensorBoard: tensorboard --logdir {out / 'tb'}")
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from dreamsim.validation.report import fidelity_report
+
+    path = fidelity_report(args.target, args.episodes, args.out, device=args.device)
+    print(path.read_text())
+    print(f"report written to {path.parent}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from dreamsim.validation.demo import run_demo
+
+    summary = run_demo(args.task, args.out, seed=args.seed, steps=args.steps, device=args.device)
+    print(summary.read_text())
+    print(f"demo written to {summary.parent}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dreamsim", description="Learned MuJoCo simulators as Gymnasium envs.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tasks = ", ".join(list_tasks())
+
+    p = sub.add_parser("collect", help="collect real MuJoCo episodes (frames, state, actions, rewards)")
+    p.add_argument("task", help=f"task card: {tasks}")
+    p.add_argument("--steps", type=int, help="agent steps to collect (default: the card's)")
+    p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
+    p.add_argument("--seed", type=int, help="seed of the episode seeds (default: fresh entropy)")
+    p.add_argument("--out", help="episode folder (default: episodes/<task>)")
+    p.set_defaults(func=_collect)
+
+    from dreamsim.training import TrainConfig
+
+    p = sub.add_parser("train", help="train a world model on collected episodes")
+    p.add_argument("task", help=f"task card: {tasks}")
+    p.add_argument("--episodes", help="episode folder (default: episodes/<task>)")
+    p.add_argument("--out", help="run folder for checkpoint/ and tb/ (default: runs/<task>)")
+    p.add_argument("--resume", action="store_true", help="continue the training checkpoint in --out")
+    for f in fields(TrainConfig):
+        kind = {"int": int, "float": float}.get(str(f.type).replace(" | None", ""), str)
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, help=f"default: {f.default}")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("validate", help="held-out fidelity of a checkpoint against real episodes")
+    p.add_argument("target", help="task name (its shipped checkpoint) or a checkpoint folder")
+    p.add_argument("--episodes", required=True, help="folder of held-out real episodes")
+    p.add_argument("--out", help="report folder (default: reports/<task>)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("demo", help="DreamSim beside MuJoCo from the same start, same actions: video + errors")
+    p.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task card: {tasks}")
+    p.add_argument("--out", default="demo", help="output folder")
+    p.add_argument("--steps", type=int, help="steps to roll (default: the card's episode length)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"dreamsim {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

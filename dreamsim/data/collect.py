@@ -1,0 +1,107 @@
+"""Collect real MuJoCo episodes in parallel worker processes and write them to an episode store.
+
+Workers are started with the ``spawn`` context and each opens its own renderer: a process that
+holds an EGL context must not be forked.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from dreamsim.data.store import Episode, EpisodeStore
+from dreamsim.tasks import Task, load_task, make_real
+
+_worker_env: gym.Env | None = None
+
+
+def run_episode(env: gym.Env, seed: int, policy: Callable[[np.ndarray], np.ndarray] | None = None) -> Episode:
+    """Roll one episode in ``env`` (a ``make_real`` env), uniform random actions unless ``policy``."""
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    data = env.unwrapped.data  # type: ignore[attr-defined]
+    frames: list[np.ndarray] = [np.asarray(env.render())]
+    observations = [obs]
+    qpos, qvel = [data.qpos.copy()], [data.qvel.copy()]
+    actions, rewards, terminated, truncated = [], [], [], []
+    done = False
+    while not done:
+        action = env.action_space.sample() if policy is None else np.asarray(policy(obs), np.float32)
+        obs, reward, term, trunc, _ = env.step(action)
+        frames.append(np.asarray(env.render()))
+        observations.append(obs)
+        qpos.append(data.qpos.copy())
+        qvel.append(data.qvel.copy())
+        actions.append(action)
+        rewards.append(reward)
+        terminated.append(term)
+        truncated.append(trunc)
+        done = term or trunc
+    return Episode(
+        frames=np.stack(frames).astype(np.uint8),
+        obs=np.stack(observations).astype(np.float32),
+        actions=np.stack(actions).astype(np.float32),
+        rewards=np.asarray(rewards, np.float32),
+        terminated=np.asarray(terminated, bool),
+        truncated=np.asarray(truncated, bool),
+        qpos=np.stack(qpos),
+        qvel=np.stack(qvel),
+    )
+
+
+def _collect_one(task: Task, root: str, seed: int) -> int:
+    global _worker_env
+    if _worker_env is None:
+        _worker_env = make_real(task)
+    episode = run_episode(_worker_env, seed)
+    EpisodeStore(root).write(episode)
+    return len(episode)
+
+
+def collect(
+    task: str | Task,
+    out: str | Path,
+    steps: int,
+    workers: int = 1,
+    seed: int | None = None,
+    progress: bool = False,
+) -> int:
+    """Collect whole random-policy episodes until at least ``steps`` agent steps are stored.
+
+    Returns the number of steps written. Episodes already in ``out`` are kept.
+    """
+    card = load_task(task)
+    if steps <= 0:
+        raise ValueError(f"steps must be positive, got {steps}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    seeds = np.random.SeedSequence(seed).generate_state(1 << 20).tolist()  # episode seeds, in order
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=steps, unit="step", desc=f"collect {card.name}", disable=not progress)
+    done = 0
+    try:
+        if workers == 1:
+            while done < steps:
+                n = _collect_one(card, str(out), seeds.pop())
+                done += n
+                bar.update(n)
+            return done
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(workers) as pool:
+            pending: list = []
+            while done < steps or pending:
+                # Keep every worker busy, but stop asking once the in-flight episodes will cover `steps`.
+                while len(pending) < 2 * workers and done + len(pending) * card.episode_length < steps:
+                    pending.append(pool.apply_async(_collect_one, (card, str(out), seeds.pop())))
+                result = pending.pop(0)
+                n = result.get()
+                done += n
+                bar.update(n)
+        return done
+    finally:
+        bar.close()

@@ -1,0 +1,142 @@
+"""The episode store: one ``.npz`` file per episode, written atomically, and a sequence sampler.
+
+An episode of ``T`` steps holds ``T + 1`` observations (the reset one, then one per step):
+
+    frames (T+1, H, W, 3) uint8     obs (T+1, D) float32      qpos (T+1, nq), qvel (T+1, nv) float64
+    actions (T, A) float32          rewards (T,) float32      terminated, truncated (T,) bool
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_FIELDS = ("frames", "obs", "actions", "rewards", "terminated", "truncated", "qpos", "qvel")
+
+
+@dataclass(frozen=True)
+class Episode:
+    frames: np.ndarray
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    qpos: np.ndarray
+    qvel: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def check(self) -> None:
+        """Raise ``ValueError`` if the arrays do not describe one consistent episode."""
+        steps = len(self.actions)
+        for name in ("frames", "obs", "qpos", "qvel"):
+            if len(getattr(self, name)) != steps + 1:
+                raise ValueError(f"episode field {name!r} has {len(getattr(self, name))} rows, expected {steps + 1}")
+        for name in ("rewards", "terminated", "truncated"):
+            if len(getattr(self, name)) != steps:
+                raise ValueError(f"episode field {name!r} has {len(getattr(self, name))} rows, expected {steps}")
+        if self.frames.dtype != np.uint8 or self.frames.ndim != 4:
+            raise ValueError(f"episode frames must be uint8 (T+1, H, W, 3), got {self.frames.dtype} {self.frames.shape}")
+
+
+class EpisodeStore:
+    """A folder of episodes. Writing never touches existing files, so re-runs only add."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def paths(self) -> list[Path]:
+        return sorted(self.root.glob("*.npz")) if self.root.is_dir() else []
+
+    def __len__(self) -> int:
+        return len(self.paths())
+
+    def write(self, episode: Episode) -> Path:
+        """Write atomically: a temporary file in the same folder, then a rename."""
+        episode.check()
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / f"{uuid.uuid4().hex}-{len(episode)}.npz"
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **{k: getattr(episode, k) for k in _FIELDS})  # type: ignore[arg-type]
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @staticmethod
+    def read(path: str | Path) -> Episode:
+        try:
+            with np.load(path) as data:
+                episode = Episode(**{k: data[k] for k in _FIELDS})
+        except (OSError, KeyError, ValueError) as err:
+            raise ValueError(f"episode file {path} is unreadable ({err}); delete it and collect again") from err
+        episode.check()
+        return episode
+
+    def episodes(self) -> Iterator[Episode]:
+        for path in self.paths():
+            yield self.read(path)
+
+    def split(self, val_every: int = 10) -> tuple[list[Path], list[Path]]:
+        """Deterministic train/validation split: every ``val_every``-th file (by name) is held out."""
+        paths = self.paths()
+        val = paths[::val_every] if len(paths) >= 2 else []
+        held = set(val)
+        return [p for p in paths if p not in held], val
+
+
+class SequenceSampler:
+    """Uniformly samples fixed-length windows from a list of episodes held in memory.
+
+    ``sample(batch, length)`` returns numpy arrays with a leading ``(B, L)``: ``frames``,
+    ``obs`` and ``cont`` (1 unless the step ends by termination) at steps ``s .. s+L-1``;
+    ``actions`` and ``rewards`` shifted so that index ``t`` holds the transition *into* step
+    ``t`` (index 0 is zeros and carries no loss).
+    """
+
+    def __init__(self, episodes: list[Episode], seed: int = 0):
+        self.episodes = [e for e in episodes if len(e) > 0]
+        if not self.episodes:
+            raise ValueError("no episodes to sample from: run `dreamsim collect <task>` first")
+        self.rng = np.random.default_rng(seed)
+        self.steps = int(sum(len(e) for e in self.episodes))
+
+    def sample(self, batch: int, length: int) -> dict[str, np.ndarray]:
+        out: dict[str, list[np.ndarray]] = {k: [] for k in ("frames", "obs", "actions", "rewards", "cont", "mask")}
+        for _ in range(batch):
+            ep = self.episodes[self.rng.integers(len(self.episodes))]
+            n = len(ep) + 1  # observations in the episode
+            start = int(self.rng.integers(max(n - length, 0) + 1))
+            stop = min(start + length, n)
+            pad = length - (stop - start)
+            out["frames"].append(_pad(ep.frames[start:stop], pad))
+            out["obs"].append(_pad(ep.obs[start:stop], pad))
+            act = np.zeros((stop - start, ep.actions.shape[1]), np.float32)
+            rew = np.zeros(stop - start, np.float32)
+            cont = np.ones(stop - start, np.float32)
+            act[1:] = ep.actions[start : stop - 1]
+            rew[1:] = ep.rewards[start : stop - 1]
+            cont[1:] = 1.0 - ep.terminated[start : stop - 1]
+            out["actions"].append(_pad(act, pad))
+            out["rewards"].append(_pad(rew, pad))
+            out["cont"].append(_pad(cont, pad))
+            out["mask"].append(_pad(np.ones(stop - start, np.float32), pad))
+        return {k: np.stack(v) for k, v in out.items()}
+
+
+def _pad(x: np.ndarray, pad: int) -> np.ndarray:
+    if pad == 0:
+        return x
+    return np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])

@@ -1,0 +1,164 @@
+"""Checkpoint folders: safetensors weights + JSON config (with a format version), never pickle.
+
+    model.safetensors       weights and normalisation buffers
+    config.json             format, format_version, task, preset, model config, training record
+    start_states.npz        real start observations (obs, frames, qpos, qvel) for ``reset()``
+    optimizer.safetensors   optimizer tensors (training checkpoints only, for ``--resume``)
+    trainer.json            optimizer hyper-parameters and trainer progress (idem)
+
+A folder is written beside its destination and renamed into place, so a reader never sees half.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from dreamsim.model.config import ModelConfig
+from dreamsim.model.world_model import WorldModel
+
+FORMAT = "dreamsim-checkpoint"
+FORMAT_VERSION = 1
+START_FIELDS = ("obs", "frames", "qpos", "qvel")
+
+
+@dataclass
+class Checkpoint:
+    model: WorldModel
+    task: str
+    config: dict[str, Any]
+    start_states: dict[str, np.ndarray]
+    path: Path
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: WorldModel,
+    task: str,
+    start_states: dict[str, np.ndarray],
+    info: dict[str, Any] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    trainer_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint folder atomically (replacing any previous one at ``path``)."""
+    path = Path(path)
+    missing = [k for k in START_FIELDS if k not in start_states]
+    if missing:
+        raise ValueError(f"start_states lacks {missing}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    try:
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / "model.safetensors"))
+        config = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "task": task,
+            "model": model.cfg.to_dict(),
+            **(info or {}),
+        }
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        np.savez_compressed(tmp / "start_states.npz", **{k: start_states[k] for k in START_FIELDS})  # type: ignore[arg-type]
+        if optimizer is not None:
+            tensors, groups = _optimizer_to_tensors(optimizer)
+            save_file(tensors, str(tmp / "optimizer.safetensors"))
+            (tmp / "trainer.json").write_text(json.dumps({"param_groups": groups, **(trainer_state or {})}, indent=2))
+        old = path.with_name(f".{path.name}.old")
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's ``config.json``, checked for format and version."""
+    path = Path(path)
+    file = path / "config.json"
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {path} (config.json missing): train one with `dreamsim train <task>` "
+            "or pass the folder that holds model.safetensors and config.json"
+        )
+    try:
+        config = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"checkpoint config {file} is corrupted ({err}); re-export or retrain the checkpoint") from err
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"{file} is not a DreamSim checkpoint config (format != {FORMAT!r})")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"checkpoint {path} has format_version {config.get('format_version')}, this DreamSim reads "
+            f"{FORMAT_VERSION}: use the matching DreamSim version or retrain"
+        )
+    return config
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", task: str | None = None) -> Checkpoint:
+    """Load a checkpoint folder. Raises ``ValueError`` naming what is wrong with a bad folder."""
+    path = Path(path)
+    config = read_config(path)
+    if task is not None and config.get("task") != task:
+        raise ValueError(f"checkpoint {path} was trained for task {config.get('task')!r}, not {task!r}")
+    try:
+        cfg = ModelConfig.from_dict(config["model"])
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"checkpoint config {path / 'config.json'} has no valid 'model' section ({err})") from err
+    model = WorldModel(cfg)
+    try:
+        weights = load_file(str(path / "model.safetensors"))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"checkpoint weights {path / 'model.safetensors'} are corrupted or missing ({err})") from err
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0:3]
+        raise ValueError(
+            f"checkpoint weights in {path} do not match its config ({' '.join(first)}); the files come from different models"
+        ) from err
+    try:
+        with np.load(path / "start_states.npz") as data:
+            start_states = {k: data[k] for k in START_FIELDS}
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(f"checkpoint start states {path / 'start_states.npz'} are corrupted or missing ({err})") from err
+    if start_states["obs"].shape[1:] != (cfg.state_dim,):
+        raise ValueError(f"start states in {path} have obs shape {start_states['obs'].shape}, model expects D={cfg.state_dim}")
+    model.to(device).eval()
+    return Checkpoint(model=model, task=str(config["task"]), config=config, start_states=start_states, path=path)
+
+
+def load_optimizer(path: str | Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore optimizer state saved with the checkpoint; returns the trainer state stored beside it."""
+    path = Path(path)
+    if not (path / "optimizer.safetensors").is_file():
+        raise FileNotFoundError(f"{path} holds no optimizer state: it is not a training checkpoint")
+    state = json.loads((path / "trainer.json").read_text())
+    tensors = load_file(str(path / "optimizer.safetensors"))
+    per_param: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        per_param.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": per_param, "param_groups": state.pop("param_groups")})
+    return state
+
+
+def _optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+    sd = optimizer.state_dict()
+    tensors = {}
+    for index, values in sd["state"].items():
+        for name, value in values.items():
+            tensors[f"{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return tensors, sd["param_groups"]

@@ -1,0 +1,58 @@
+"""World-model settings: one frozen dataclass and the named presets ``tiny``, ``small``, ``base``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and loss weights of the world model (DreamerV3-style RSSM, see DESIGN.md)."""
+
+    state_dim: int
+    action_dim: int
+    frame_size: int = 64
+    cnn_depth: int = 16  # channels of the first conv stage; doubles every stage
+    hidden: int = 256  # width of every MLP
+    deter: int = 256  # GRU state
+    stoch: int = 16  # number of categorical latents
+    classes: int = 16  # classes per categorical
+    ensemble: int = 5  # prior heads; their disagreement is the uncertainty signal
+    unimix: float = 0.01
+    free_bits: float = 1.0
+    kl_dynamics: float = 0.5
+    kl_representation: float = 0.1
+
+    @property
+    def latent_dim(self) -> int:
+        """Size of the flat latent ``[deter, stoch * classes]``."""
+        return self.deter + self.stoch * self.classes
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"model config has unknown keys {sorted(unknown)}; is the checkpoint from a newer DreamSim?")
+        return cls(**data)
+
+
+_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(cnn_depth=4, hidden=32, deter=32, stoch=8, classes=8, ensemble=2),  # tests: seconds on CPU
+    "small": dict(cnn_depth=16, hidden=256, deter=256, stoch=16, classes=16, ensemble=5),  # shipped CPU default
+    "base": dict(cnn_depth=32, hidden=512, deter=1024, stoch=32, classes=32, ensemble=5),  # GPU
+}
+
+PRESETS = tuple(_PRESETS)
+
+
+def preset(name: str, state_dim: int, action_dim: int, frame_size: int = 64, **overrides: Any) -> ModelConfig:
+    """The named preset for a task with the given observation and action sizes."""
+    if name not in _PRESETS:
+        raise ValueError(f"unknown model preset {name!r}: choose one of {list(_PRESETS)}")
+    config = ModelConfig(state_dim=state_dim, action_dim=action_dim, frame_size=frame_size, **_PRESETS[name])
+    return replace(config, **overrides)

@@ -1,0 +1,73 @@
+"""Building blocks of the world model: frame+state encoder, frame decoder, MLP heads."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def mlp(inp: int, hidden: int, out: int, layers: int = 2) -> nn.Sequential:
+    """``layers`` hidden layers of Linear -> LayerNorm -> SiLU, then a linear output."""
+    mods: list[nn.Module] = []
+    for i in range(layers):
+        mods += [nn.Linear(inp if i == 0 else hidden, hidden), nn.LayerNorm(hidden), nn.SiLU()]
+    mods.append(nn.Linear(hidden, out))
+    return nn.Sequential(*mods)
+
+
+def _stages(frame_size: int) -> int:
+    stages = int(math.log2(frame_size // 4))
+    if 4 * 2**stages != frame_size:
+        raise ValueError(f"frame_size must be 4 * 2**k (e.g. 64), got {frame_size}")
+    return stages
+
+
+class Encoder(nn.Module):
+    """Frames ``(N, 3, H, W)`` in [-0.5, 0.5] and normalised states ``(N, D)`` -> embedding ``(N, E)``.
+
+    A CNN halves the frame each stage down to 4x4; an MLP reads the symlog-scaled state.
+    """
+
+    def __init__(self, frame_size: int, depth: int, state_dim: int, hidden: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for i in range(_stages(frame_size)):
+            out = depth * 2**i
+            layers += [nn.Conv2d(channels, out, 4, 2, 1), nn.GroupNorm(1, out), nn.SiLU()]
+            channels = out
+        self.cnn = nn.Sequential(*layers, nn.Flatten())
+        self.state = mlp(state_dim, hidden, hidden)
+        self.out_dim = channels * 16 + hidden
+
+    def forward(self, frames: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.cnn(frames), self.state(symlog(states))], -1)
+
+
+class FrameDecoder(nn.Module):
+    """Latent features ``(N, F)`` -> frames ``(N, 3, H, W)`` in [-0.5, 0.5] (mean of a unit Gaussian)."""
+
+    def __init__(self, feat_dim: int, frame_size: int, depth: int):
+        super().__init__()
+        stages = _stages(frame_size)
+        self.channels = depth * 2 ** (stages - 1)
+        self.inp = nn.Linear(feat_dim, self.channels * 16)
+        layers: list[nn.Module] = []
+        channels = self.channels
+        for i in reversed(range(stages)):
+            out = 3 if i == 0 else depth * 2 ** (i - 1)
+            layers.append(nn.ConvTranspose2d(channels, out, 4, 2, 1))
+            if i > 0:
+                layers += [nn.GroupNorm(1, out), nn.SiLU()]
+            channels = out
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        x = self.inp(feat).reshape(-1, self.channels, 4, 4)
+        return self.net(x)

@@ -1,0 +1,189 @@
+"""The world model: encoder, RSSM dynamics and heads (frame, state, reward, continue), with its loss.
+
+Sequence convention (see ``SequenceSampler``): index ``t`` of ``actions``/``rewards`` is the
+transition *into* step ``t``; step 0 starts from the zero latent and sees only its observation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dreamsim.model.config import ModelConfig
+from dreamsim.model.networks import Encoder, FrameDecoder, mlp, symlog
+from dreamsim.model.rssm import RSSM
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.expm1(x.abs())
+
+
+def frames_to_float(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(..., H, W, 3)`` -> float ``(..., 3, H, W)`` in [-0.5, 0.5]."""
+    return frames.movedim(-1, -3).float() / 255.0 - 0.5
+
+
+def frames_to_uint8(frames: torch.Tensor) -> torch.Tensor:
+    """float ``(..., 3, H, W)`` in [-0.5, 0.5] -> uint8 ``(..., H, W, 3)``."""
+    return ((frames.float() + 0.5).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).movedim(-3, -1)
+
+
+def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) summed over classes and latents: ``(..., stoch, classes) -> (...)``."""
+    return (p_logits.exp() * (p_logits - q_logits)).sum((-1, -2))
+
+
+class WorldModel(nn.Module):
+    state_mean: torch.Tensor
+    state_std: torch.Tensor
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg.frame_size, cfg.cnn_depth, cfg.state_dim, cfg.hidden)
+        self.rssm = RSSM(cfg, self.encoder.out_dim)
+        feat = cfg.latent_dim
+        self.frame_decoder = FrameDecoder(feat, cfg.frame_size, cfg.cnn_depth)
+        self.state_decoder = mlp(feat, cfg.hidden, cfg.state_dim)
+        self.reward_head = mlp(feat, cfg.hidden, 1)
+        self.cont_head = mlp(feat, cfg.hidden, 1)
+        # State normalisation, fitted to the training data and saved with the weights.
+        self.register_buffer("state_mean", torch.zeros(cfg.state_dim))
+        self.register_buffer("state_std", torch.ones(cfg.state_dim))
+
+    # -- observations in, predictions out ---------------------------------------------------------
+    def set_state_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.state_mean.copy_(mean)
+        self.state_std.copy_(std.clamp_min(1e-3))
+
+    def normalize_state(self, state: torch.Tensor) -> torch.Tensor:
+        return (state.float() - self.state_mean) / self.state_std
+
+    def embed(self, frames: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """uint8 frames ``(N, H, W, 3)`` and raw states ``(N, D)`` -> embedding ``(N, E)``."""
+        return self.encoder(frames_to_float(frames), self.normalize_state(states))
+
+    @staticmethod
+    def features(deter: torch.Tensor, stoch: torch.Tensor) -> torch.Tensor:
+        """Flat latent ``(N, deter + stoch * classes)``."""
+        return torch.cat([deter, stoch.flatten(-2)], -1)
+
+    def decode_state(self, feat: torch.Tensor) -> torch.Tensor:
+        """Raw (unnormalised) state ``(N, D)``."""
+        return self.state_decoder(feat).float() * self.state_std + self.state_mean
+
+    def decode_frame(self, feat: torch.Tensor) -> torch.Tensor:
+        """uint8 frame ``(N, H, W, 3)``."""
+        return frames_to_uint8(self.frame_decoder(feat))
+
+    def reward(self, feat: torch.Tensor) -> torch.Tensor:
+        """Predicted reward ``(N,)``."""
+        return symexp(self.reward_head(feat).float().squeeze(-1))
+
+    def continue_prob(self, feat: torch.Tensor) -> torch.Tensor:
+        """Probability ``(N,)`` that the episode goes on after this step."""
+        return torch.sigmoid(self.cont_head(feat).float().squeeze(-1))
+
+    # -- latent dynamics ----------------------------------------------------------------------------
+    def posterior(
+        self, deter: torch.Tensor, frames: torch.Tensor, states: torch.Tensor, uniform: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Sample ``stoch (N, stoch, classes)`` given ``deter`` and a real observation."""
+        return self.rssm.sample(self.rssm.post_logits(deter, self.embed(frames, states)), uniform)
+
+    def initial(
+        self, frames: torch.Tensor, states: torch.Tensor, uniform: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent ``(deter, stoch)`` for episodes starting at real observations ``(N, ...)``."""
+        deter, _ = self.rssm.initial(len(states), states.device)
+        return deter, self.posterior(deter, frames, states, uniform)
+
+    def imagine(
+        self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor, uniform: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One prior step: ``(deter, stoch, disagreement (N,))`` after ``action (N, A)``."""
+        deter = self.rssm.step_deter(deter, stoch, action)
+        prior = self.rssm.prior_logits(deter)
+        stoch = self.rssm.sample(self.rssm.mixture(prior), uniform)
+        return deter, stoch, self.rssm.disagreement(prior)
+
+    # -- training -----------------------------------------------------------------------------------
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss on a batch of sequences (``SequenceSampler`` layout, ``(B, T, ...)`` tensors)."""
+        cfg = self.cfg
+        frames, states, actions = batch["frames"], batch["obs"], batch["actions"]
+        mask = batch["mask"]
+        b, t = mask.shape
+        embed = self.encoder(frames_to_float(frames.flatten(0, 1)), self.normalize_state(states.flatten(0, 1)))
+        embed = embed.reshape(b, t, -1)
+        deter, stoch = self.rssm.initial(b, mask.device)
+        deters, stochs, posts, priors = [], [], [], []
+        for i in range(t):
+            if i > 0:
+                deter = self.rssm.step_deter(deter, stoch, actions[:, i])
+            post = self.rssm.post_logits(deter, embed[:, i])
+            stoch = self.rssm.sample(post)
+            deters.append(deter)
+            stochs.append(stoch)
+            posts.append(post)
+            priors.append(self.rssm.prior_logits(deter))
+        feat = self.features(torch.stack(deters, 1), torch.stack(stochs, 1)).flatten(0, 1)  # (B*T, F)
+        post = torch.stack(posts, 1)  # (B, T, S, C)
+        prior = torch.stack(priors, 2)  # (K, B, T, S, C)
+
+        flat_mask = mask.flatten()
+        trans_mask = mask.clone()
+        trans_mask[:, 0] = 0  # step 0 has no incoming transition
+        trans_mask = trans_mask.flatten()
+
+        def masked_mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+            return (x * m).sum() / m.sum().clamp_min(1)
+
+        frame_err = (self.frame_decoder(feat).float() - frames_to_float(frames.flatten(0, 1))).square().sum((1, 2, 3))
+        state_err = (self.state_decoder(feat).float() - self.normalize_state(states.flatten(0, 1))).square().sum(-1)
+        reward_err = (self.reward_head(feat).float().squeeze(-1) - symlog(batch["rewards"].flatten())).square()
+        cont_err = F.binary_cross_entropy_with_logits(
+            self.cont_head(feat).float().squeeze(-1), batch["cont"].flatten(), reduction="none"
+        )
+        dyn = _kl(post.detach(), prior).mean(0).flatten()  # mean over heads -> (B*T,)
+        rep = _kl(post, prior.detach()).mean(0).flatten()
+        terms = {
+            "frame": masked_mean(frame_err, flat_mask),
+            "state": masked_mean(state_err, flat_mask),
+            "reward": masked_mean(reward_err, trans_mask),
+            "continue": masked_mean(cont_err, trans_mask),
+            "kl_dynamics": masked_mean(dyn.clamp_min(cfg.free_bits), flat_mask),
+            "kl_representation": masked_mean(rep.clamp_min(cfg.free_bits), flat_mask),
+        }
+        total = (
+            terms["frame"]
+            + terms["state"]
+            + terms["reward"]
+            + terms["continue"]
+            + cfg.kl_dynamics * terms["kl_dynamics"]
+            + cfg.kl_representation * terms["kl_representation"]
+        )
+        metrics = {f"loss/{k}": float(v.detach()) for k, v in terms.items()}
+        metrics["loss/total"] = float(total.detach())
+        metrics["kl/value"] = float(masked_mean(rep.detach(), flat_mask))
+        metrics["kl/ensemble_disagreement"] = float(self.rssm.disagreement(prior.detach()).mean())
+        return total, metrics
+
+    @torch.no_grad()
+    def open_loop(
+        self, frames: torch.Tensor, states: torch.Tensor, actions: torch.Tensor, decode_frames: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """From real context ``frames (B, H, W, 3)``, ``states (B, D)`` roll ``actions (B, L, A)`` in
+        imagination. Returns ``states (B, L, D)``, ``rewards (B, L)`` and (if asked) uint8
+        ``frames (B, L, H, W, 3)``; index ``i`` is the prediction after ``i + 1`` actions."""
+        deter, stoch = self.initial(frames, states)
+        out: dict[str, list[torch.Tensor]] = {"states": [], "rewards": [], "frames": []}
+        for i in range(actions.shape[1]):
+            deter, stoch, _ = self.imagine(deter, stoch, actions[:, i])
+            feat = self.features(deter, stoch)
+            out["states"].append(self.decode_state(feat))
+            out["rewards"].append(self.reward(feat))
+            if decode_frames:
+                out["frames"].append(self.decode_frame(feat))
+        return {k: torch.stack(v, 1) for k, v in out.items() if v}

@@ -1,0 +1,142 @@
+"""Task cards: ``envs/<task>.toml`` read into frozen dataclasses, and the real MuJoCo twin.
+
+``make_real(task)`` builds the Gymnasium MuJoCo env that a card describes (camera, frame size,
+action repeat, episode length): the ground truth that DreamSim learns from and is judged against.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from dreamsim.resources import cards_dir
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Free camera of the MuJoCo renderer (Gymnasium's ``default_camera_config``)."""
+
+    distance: float
+    elevation: float
+    azimuth: float
+    lookat: tuple[float, float, float]
+    trackbodyid: int = -1
+
+    def as_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "distance": self.distance,
+            "elevation": self.elevation,
+            "azimuth": self.azimuth,
+            "lookat": np.asarray(self.lookat, dtype=np.float64),
+        }
+        if self.trackbodyid >= 0:
+            config["trackbodyid"] = self.trackbodyid
+        return config
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task card. ``episode_length`` counts agent steps (after ``action_repeat``)."""
+
+    name: str
+    title: str
+    gym_id: str
+    frame_size: int
+    action_repeat: int
+    episode_length: int
+    model_preset: str
+    camera: Camera
+    shadows: bool = True
+    reflections: bool = True
+    collect_policy: str = "random"
+    collect_steps: int = 50_000
+    horizons: tuple[int, ...] = (1, 5, 15, 50)
+    card_path: Path = field(default=Path(), compare=False)
+
+
+def list_tasks() -> list[str]:
+    """Names of all task cards, sorted."""
+    return sorted(p.stem for p in cards_dir().glob("*.toml"))
+
+
+def load_task(task: str | Task) -> Task:
+    """Read ``envs/<task>.toml``. Raises ``ValueError`` naming the known tasks if there is none."""
+    if isinstance(task, Task):
+        return task
+    path = cards_dir() / f"{task}.toml"
+    if not path.is_file():
+        raise ValueError(f"unknown task {task!r}: known tasks are {list_tasks()} (cards in {cards_dir()})")
+    try:
+        raw = tomllib.loads(path.read_text())
+        camera = raw["camera"]
+        collect = raw.get("collect", {})
+        return Task(
+            name=raw["name"],
+            title=raw["title"],
+            gym_id=raw["gym_id"],
+            frame_size=int(raw["frame_size"]),
+            action_repeat=int(raw["action_repeat"]),
+            episode_length=int(raw["episode_length"]),
+            model_preset=raw["model_preset"],
+            camera=Camera(
+                distance=float(camera["distance"]),
+                elevation=float(camera["elevation"]),
+                azimuth=float(camera["azimuth"]),
+                lookat=tuple(float(x) for x in camera["lookat"]),  # type: ignore[arg-type]
+                trackbodyid=int(camera.get("trackbodyid", -1)),
+            ),
+            shadows=bool(raw.get("shadows", True)),
+            reflections=bool(raw.get("reflections", True)),
+            collect_policy=collect.get("policy", "random"),
+            collect_steps=int(collect.get("steps", 50_000)),
+            horizons=tuple(int(h) for h in raw.get("validate", {}).get("horizons", (1, 5, 15, 50))),
+            card_path=path,
+        )
+    except (KeyError, TypeError, tomllib.TOMLDecodeError) as err:
+        raise ValueError(f"task card {path} is malformed ({err!r}); compare it with envs/reacher.toml") from err
+
+
+class ActionRepeat(gym.Wrapper):
+    """Repeat each action ``repeat`` times, summing rewards; stops early when the episode ends."""
+
+    def __init__(self, env: gym.Env, repeat: int):
+        super().__init__(env)
+        self.repeat = repeat
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        total = 0.0
+        for _ in range(self.repeat):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, info
+
+
+def make_real(task: str | Task, render: bool = True) -> gym.Env:
+    """The real MuJoCo env for ``task``: same spaces as DreamSim, frames from ``render()``.
+
+    The caller chooses the GL backend through ``MUJOCO_GL`` (``egl`` for headless machines).
+    """
+    card = load_task(task)
+    from mujoco import mjtRndFlag
+
+    kwargs: dict[str, Any] = {
+        "default_camera_config": card.camera.as_config(),
+        "max_episode_steps": card.episode_length * card.action_repeat,
+        "visual_options": {
+            mjtRndFlag.mjRND_SHADOW: card.shadows,
+            mjtRndFlag.mjRND_REFLECTION: card.reflections,
+        },
+    }
+    if render:
+        kwargs.update(render_mode="rgb_array", width=card.frame_size, height=card.frame_size)
+    env = gym.make(card.gym_id, **kwargs)
+    if card.action_repeat > 1:
+        env = ActionRepeat(env, card.action_repeat)
+    return env

@@ -1,0 +1,47 @@
+"""Shared fixtures: a few real Reacher episodes and a tiny checkpoint trained on them (CPU, seconds)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; the library never sets it
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from dreamsim.data import collect
+from dreamsim.training import TrainConfig, train
+
+TINY = TrainConfig(steps=4, batch_size=4, seq_len=8, preset="tiny", eval_every=2, checkpoint_every=2, eval_episodes=2)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def reacher_episodes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four real Reacher episodes (200 steps), collected by two spawned workers."""
+    out = tmp_path_factory.mktemp("episodes") / "reacher"
+    collect("reacher", out, steps=200, workers=2, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(reacher_episodes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder holding a tiny-preset training checkpoint for reacher."""
+    out = tmp_path_factory.mktemp("runs") / "reacher"
+    train("reacher", reacher_episodes, out, TINY)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_run: Path) -> Path:
+    return tiny_run / "checkpoint"

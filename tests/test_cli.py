@@ -1,0 +1,42 @@
+import json
+
+import pytest
+
+from dreamsim.cli import main
+from dreamsim.resources import assets_dir
+from dreamsim.validation.demo import run_demo
+
+
+def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys):
+    episodes, run = tmp_path / "episodes", tmp_path / "run"
+    assert main(["collect", "reacher", "--steps", "100", "--workers", "1", "--seed", "3", "--out", str(episodes)]) == 0
+    args = ["train", "reacher", "--episodes", str(episodes), "--out", str(run), "--preset", "tiny"]
+    small = ["--batch-size", "2", "--seq-len", "4", "--eval-every", "2", "--eval-episodes", "1"]
+    assert main([*args, *small, "--steps", "2"]) == 0
+    assert main([*args, *small, "--steps", "3", "--resume"]) == 0
+    assert json.loads((run / "checkpoint" / "config.json").read_text())["training"]["steps"] == 3
+    report = tmp_path / "report"
+    main(["validate", str(run / "checkpoint"), "--episodes", str(episodes), "--out", str(report)])
+    metrics = json.loads((report / "fidelity.json").read_text())
+    assert metrics["episodes"] == 2 and 0 < metrics["open_loop/1/psnr"] < 100
+    assert "open-loop h=50" in (report / "fidelity.md").read_text()
+
+
+def test_cli_errors_name_the_problem(capsys):
+    assert main(["collect", "walker", "--steps", "10"]) == 2
+    assert "unknown task 'walker'" in capsys.readouterr().err
+
+
+def test_demo_writes_video_and_summary(tiny_checkpoint, tmp_path):
+    summary = run_demo("reacher", tmp_path, steps=10, checkpoint=tiny_checkpoint)
+    assert (tmp_path / "side_by_side.mp4").stat().st_size > 1000
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert data["steps"] >= 1 and "1" in data["horizons"]
+    assert "MuJoCo" in summary.read_text()
+
+
+@pytest.mark.skipif(not (assets_dir() / "reacher" / "config.json").is_file(), reason="no shipped reacher checkpoint")
+def test_demo_on_the_shipped_default(tmp_path):
+    assert main(["demo", "--out", str(tmp_path), "--steps", "20"]) == 0
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert data["steps"] == 20

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from dreamsim.data import EpisodeStore, SequenceSampler, collect
+
+
+def test_collected_episodes_hold_every_field(reacher_episodes):
+    store = EpisodeStore(reacher_episodes)
+    assert len(store) == 4
+    ep = store.read(store.paths()[0])
+    assert len(ep) == 50
+    assert ep.frames.shape == (51, 64, 64, 3) and ep.frames.dtype == np.uint8
+    assert ep.obs.shape == (51, 10) and ep.actions.shape == (50, 2)
+    assert ep.qpos.shape == (51, 4) and ep.qvel.shape == (51, 4)
+    assert ep.truncated[-1] and not ep.terminated.any()
+    assert not list(reacher_episodes.glob("*.tmp"))
+
+
+def test_rerun_adds_and_keeps_existing(tmp_path):
+    collect("reacher", tmp_path, steps=50, workers=1, seed=1)
+    first = EpisodeStore(tmp_path).paths()
+    collect("reacher", tmp_path, steps=50, workers=1, seed=2)
+    paths = EpisodeStore(tmp_path).paths()
+    assert len(paths) == 2 and set(first) <= set(paths)
+
+
+def test_real_state_restores_exactly(reacher_episodes):
+    """qpos/qvel in an episode restore MuJoCo to the recorded observation."""
+    from dreamsim import make_real
+
+    ep = EpisodeStore.read(EpisodeStore(reacher_episodes).paths()[1])
+    env = make_real("reacher", render=False)
+    env.reset(seed=0)
+    env.unwrapped.set_state(ep.qpos[10], ep.qvel[10])
+    np.testing.assert_allclose(env.unwrapped._get_obs(), ep.obs[10], rtol=1e-5, atol=1e-5)
+    env.close()
+
+
+def test_sampler_aligns_actions_with_the_step_they_lead_to(reacher_episodes):
+    ep = EpisodeStore.read(EpisodeStore(reacher_episodes).paths()[0])
+    batch = SequenceSampler([ep], seed=0).sample(4, 8)
+    assert batch["frames"].shape == (4, 8, 64, 64, 3) and batch["mask"].all()
+    for b in range(4):
+        s = int(np.where((ep.obs == batch["obs"][b, 0]).all(1))[0][0])
+        np.testing.assert_array_equal(batch["obs"][b], ep.obs[s : s + 8])
+        np.testing.assert_array_equal(batch["frames"][b], ep.frames[s : s + 8])
+        assert (batch["actions"][b, 0] == 0).all()
+        np.testing.assert_array_equal(batch["actions"][b, 1:], ep.actions[s : s + 7])
+        np.testing.assert_array_equal(batch["rewards"][b, 1:], ep.rewards[s : s + 7])
+
+
+def test_bad_requests_name_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="no episodes"):
+        SequenceSampler([])
+    with pytest.raises(ValueError, match="steps must be positive"):
+        collect("reacher", tmp_path, steps=0)
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match="unreadable"):
+        EpisodeStore.read(bad)

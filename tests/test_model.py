@@ -1,0 +1,93 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dreamsim.model import WorldModel, load_checkpoint, preset, save_checkpoint
+from dreamsim.sim.core import hash_uniform
+
+
+def _batch(b=2, t=5, size=64, d=10, a=2):
+    return {
+        "frames": torch.randint(0, 256, (b, t, size, size, 3), dtype=torch.uint8),
+        "obs": torch.randn(b, t, d),
+        "actions": torch.rand(b, t, a) * 2 - 1,
+        "rewards": torch.randn(b, t),
+        "cont": torch.ones(b, t),
+        "mask": torch.ones(b, t),
+    }
+
+
+@pytest.mark.parametrize("name", ["tiny", "small"])
+def test_presets_build_and_give_a_finite_loss(name):
+    model = WorldModel(preset(name, 10, 2))
+    loss, metrics = model.loss(_batch())
+    loss.backward()
+    assert torch.isfinite(loss)
+    for key in ("frame", "state", "reward", "continue", "kl_dynamics", "kl_representation"):
+        assert np.isfinite(metrics[f"loss/{key}"])
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown model preset 'huge'"):
+        preset("huge", 10, 2)
+
+
+def test_open_loop_shapes():
+    model = WorldModel(preset("tiny", 10, 2)).eval()
+    b = _batch(b=3, t=1)
+    out = model.open_loop(b["frames"][:, 0], b["obs"][:, 0], torch.zeros(3, 7, 2))
+    assert out["states"].shape == (3, 7, 10) and out["rewards"].shape == (3, 7)
+    assert out["frames"].shape == (3, 7, 64, 64, 3) and out["frames"].dtype == torch.uint8
+
+
+def test_hash_noise_depends_only_on_seed_and_step():
+    seeds, t = torch.tensor([1, 2, 3]), torch.tensor([5, 5, 9])
+    u = hash_uniform(seeds, t, (4, 4))
+    assert u.shape == (3, 4, 4) and (u > 0).all() and (u < 1).all()
+    torch.testing.assert_close(hash_uniform(seeds[1:2], t[1:2], (4, 4))[0], u[1])
+    assert not torch.equal(u[0], u[1])
+
+
+def _starts():
+    return {
+        "obs": np.zeros((2, 10), np.float32),
+        "frames": np.zeros((2, 64, 64, 3), np.uint8),
+        "qpos": np.zeros((2, 4)),
+        "qvel": np.zeros((2, 4)),
+    }
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = WorldModel(preset("tiny", 10, 2))
+    save_checkpoint(tmp_path / "ckpt", model, "reacher", _starts())
+    loaded = load_checkpoint(tmp_path / "ckpt", task="reacher")
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.model.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v, v2)
+    assert not list(tmp_path.glob(".ckpt*")), "no temporary folders left behind"
+
+
+def test_bad_checkpoints_say_what_is_wrong(tmp_path):
+    path = save_checkpoint(tmp_path / "ckpt", WorldModel(preset("tiny", 10, 2)), "reacher", _starts())
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing")
+    with pytest.raises(ValueError, match="trained for task 'reacher', not 'hopper'"):
+        load_checkpoint(path, task="hopper")
+
+    config = json.loads((path / "config.json").read_text())
+    config["model"]["deter"] = 64  # weights say 32
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="do not match its config"):
+        load_checkpoint(path)
+
+    config["format_version"] = 99
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="format_version 99"):
+        load_checkpoint(path)
+
+    path = save_checkpoint(tmp_path / "ckpt2", WorldModel(preset("tiny", 10, 2)), "reacher", _starts())
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match="corrupted"):
+        load_checkpoint(path)

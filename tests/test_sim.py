@@ -1,0 +1,114 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import dreamsim
+from dreamsim.resources import assets_dir
+from dreamsim.sim import OBS_MODES, task_id
+
+SHIPPED = [t for t in dreamsim.list_tasks() if (assets_dir() / t / "config.json").is_file()]
+SHIPPED_IDS = [task_id(t) for t in SHIPPED] + (["DreamSim-v0"] if "reacher" in SHIPPED else [])
+
+
+def _make(checkpoint, **kwargs):
+    return gym.make("DreamSim-v0", checkpoint=checkpoint, render_mode="rgb_array", **kwargs)
+
+
+@pytest.mark.parametrize("obs_mode", OBS_MODES)
+def test_checkers_pass_in_every_obs_mode(tiny_checkpoint, obs_mode):
+    env = _make(tiny_checkpoint, obs_mode=obs_mode)
+    check_env(env.unwrapped)
+    sb3_check_env(env.unwrapped, warn=False)
+
+
+@pytest.mark.parametrize("env_id", SHIPPED_IDS)
+@pytest.mark.parametrize("obs_mode", OBS_MODES)
+def test_shipped_checkpoints_pass_the_checkers(env_id, obs_mode):
+    env = gym.make(env_id, obs_mode=obs_mode, render_mode="rgb_array")
+    check_env(env.unwrapped)
+    sb3_check_env(env.unwrapped, warn=False)
+
+
+def test_ids_are_registered():
+    ids = set(gym.registry)
+    assert "DreamSim-v0" in ids
+    for task in dreamsim.list_tasks():
+        assert task_id(task) in ids
+    assert gym.spec("DreamSim-v0").kwargs["task"] == "reacher"
+
+
+def test_state_mode_copies_the_real_spaces(tiny_checkpoint):
+    env = _make(tiny_checkpoint)
+    real = dreamsim.make_real("reacher", render=False)
+    assert env.observation_space == real.observation_space
+    assert env.action_space == real.action_space
+
+
+def _rollout(env, seed, steps=12):
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    out = [obs]
+    for _ in range(steps):
+        obs, reward, *_ = env.step(rng.uniform(-1, 1, 2).astype(np.float32))
+        out += [obs, reward]
+    return out
+
+
+def test_same_seed_same_rollout(tiny_checkpoint):
+    a = _rollout(_make(tiny_checkpoint), seed=7)
+    b = _rollout(_make(tiny_checkpoint), seed=7)
+    c = _rollout(_make(tiny_checkpoint), seed=8)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert any(not np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+def test_step_predicts_observation_reward_and_frame(tiny_checkpoint):
+    env = _make(tiny_checkpoint, obs_mode="dict")
+    obs, _ = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(np.zeros(2, np.float32))
+    assert obs["state"].shape == (10,) and obs["pixels"].shape == (64, 64, 3)
+    assert isinstance(reward, float) and isinstance(terminated, bool) and isinstance(truncated, bool)
+    assert info["disagreement"] >= 0.0
+    assert env.render().shape == (64, 64, 3)
+
+
+def test_reset_from_a_real_context(tiny_checkpoint, reacher_episodes):
+    from dreamsim.data import EpisodeStore
+
+    ep = EpisodeStore.read(EpisodeStore(reacher_episodes).paths()[0])
+    env = _make(tiny_checkpoint, obs_mode="latent")
+    a, _ = env.reset(seed=0, options={"obs": ep.obs[5], "frame": ep.frames[5]})
+    b, _ = env.reset(seed=0, options={"obs": ep.obs[30], "frame": ep.frames[30]})
+    assert a.shape == env.observation_space.shape and not np.array_equal(a, b)
+    with pytest.raises(ValueError, match="'frame'"):
+        env.reset(options={"obs": ep.obs[5]})
+    with pytest.raises(ValueError, match="shape"):
+        env.reset(options={"obs": ep.obs[5][:3], "frame": ep.frames[5]})
+
+
+def test_truncates_at_the_card_episode_length(tiny_checkpoint):
+    env = dreamsim.sim.DreamSimEnv("reacher", checkpoint=tiny_checkpoint)
+    env.reset(seed=0)
+    steps, truncated, terminated = 0, False, False
+    while not (truncated or terminated):
+        _, _, terminated, truncated, _ = env.step(np.zeros(2, np.float32))
+        steps += 1
+    assert terminated or steps == 50
+
+
+def test_bad_input_raises_a_clear_error(tiny_checkpoint):
+    env = _make(tiny_checkpoint)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action has shape \(3,\), expected \(2,\)"):
+        env.step(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        env.step(np.array([np.nan, 0.0], np.float32))
+    with pytest.raises(ValueError, match="unknown obs_mode"):
+        _make(tiny_checkpoint, obs_mode="rgb")
+    with pytest.raises(ValueError, match="unknown task"):
+        gym.make("DreamSim-v0", task="walker")
+    with pytest.raises(ValueError, match="trained for task 'reacher'"):
+        gym.make("DreamSim/Hopper-v0", checkpoint=tiny_checkpoint)
