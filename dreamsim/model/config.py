@@ -23,6 +23,7 @@ class ModelConfig:
     free_bits: float = 1.0
     kl_dynamics: float = 0.5
     kl_representation: float = 0.1
+    state_loss_scale: float = 10.0  # state is the default observation: weigh it against the 64x64x3 frame
 
     @property
     def latent_dim(self) -> int:

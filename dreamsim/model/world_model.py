@@ -158,7 +158,7 @@ class WorldModel(nn.Module):
         }
         total = (
             terms["frame"]
-            + terms["state"]
+            + cfg.state_loss_scale * terms["state"]
             + terms["reward"]
             + terms["continue"]
             + cfg.kl_dynamics * terms["kl_dynamics"]

@@ -8,6 +8,7 @@ from dreamsim.tasks import list_tasks, load_task
 
 DEFAULT_TASK = "reacher"
 ENTRY_POINT = "dreamsim.sim.env:DreamSimEnv"
+VECTOR_ENTRY_POINT = "dreamsim.sim.vector:DreamSimVectorEnv"
 
 
 def task_id(task: str) -> str:
@@ -25,6 +26,7 @@ def register_envs() -> list[str]:
                 gym.register(
                     id=env_id,
                     entry_point=ENTRY_POINT,
+                    vector_entry_point=VECTOR_ENTRY_POINT,
                     kwargs={"task": c.name},
                     max_episode_steps=c.episode_length,
                 )

@@ -58,7 +58,7 @@ def run_demo(
             break
     real.close()
 
-    std = dream.core.model.state_std.cpu().numpy()  # state errors in units of the data std
+    std = dream.sim.core.model.state_std.cpu().numpy()  # state errors in units of the data std
     n = len(real_rewards)
     per_horizon = {}
     for h in sorted({1, 5, 15, 50, n} & set(range(1, n + 1))):

@@ -8,7 +8,7 @@ from pathlib import Path
 from dreamsim.data.store import EpisodeStore
 from dreamsim.device import resolve_device
 from dreamsim.model.checkpoint import load_checkpoint, read_config
-from dreamsim.sim.env import load_for_task
+from dreamsim.sim.batch import load_for_task
 from dreamsim.tasks import list_tasks, load_task
 from dreamsim.training.evaluation import fidelity, fidelity_table
 from dreamsim.validation.files import write_text

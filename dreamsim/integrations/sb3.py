@@ -1,0 +1,84 @@
+"""``DreamSimVecEnv``: a Stable-Baselines3 ``VecEnv`` over the batched core (no per-env Python envs).
+
+SB3's convention: a finished env is reset in the same step; its last observation is in
+``infos[i]["terminal_observation"]`` and ``infos[i]["TimeLimit.truncated"]`` says whether the
+episode was cut by the time limit rather than terminated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+import dreamsim  # noqa: F401  (registers the ids)
+from dreamsim.sim.batch import BatchSim
+
+
+class DreamSimVecEnv(VecEnv):
+    """``DreamSimVecEnv("DreamSim-v0", num_envs=64, obs_mode=..., checkpoint=..., device=...)``.
+
+    ``env`` is a registered DreamSim id or a task name.
+    """
+
+    def __init__(self, env: str = "DreamSim-v0", num_envs: int = 1, **kwargs: Any):
+        task = gym.spec(env).kwargs["task"] if env in gym.registry else env
+        self.sim = BatchSim(task, num_envs, **kwargs)
+        super().__init__(num_envs, self.sim.observation_space, self.sim.action_space)
+        self.render_mode = "rgb_array"
+        self._actions: torch.Tensor | None = None
+
+    def reset(self) -> VecEnvObs:
+        self.sim.seed(self._seeds)
+        obs = self.sim.to_numpy(self.sim.reset())
+        self._reset_seeds()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = torch.as_tensor(np.asarray(actions, dtype=np.float32).reshape(self.num_envs, -1))
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("call step_async() before step_wait()")
+        obs, reward, terminated, truncated, info = self.sim.step(self._actions)
+        obs = self.sim.to_numpy(obs)
+        terminated, truncated = terminated.cpu().numpy(), truncated.cpu().numpy()
+        dones = terminated | truncated
+        disagreement = info["disagreement"].cpu().numpy()
+        infos: list[dict[str, Any]] = [{"disagreement": float(d)} for d in disagreement]
+        finished = np.flatnonzero(dones)
+        for i in finished:
+            infos[i]["terminal_observation"] = {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
+            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        if len(finished):
+            fresh = self.sim.to_numpy(self.sim.reset(finished.tolist()))
+            if isinstance(obs, dict):
+                for k in obs:
+                    obs[k] = obs[k].copy()
+                    obs[k][finished] = fresh[k]
+            else:
+                obs = obs.copy()
+                obs[finished] = fresh
+        return obs, reward.cpu().numpy().astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        self.sim.state = None
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return list(self.sim.render().cpu().numpy())
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self, attr_name)] * len(self._get_indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name: str, *args: Any, indices: VecEnvIndices = None, **kwargs: Any) -> list[Any]:
+        return [getattr(self, method_name)(*args, **kwargs) for _ in self._get_indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))

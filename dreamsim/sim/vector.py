@@ -1,0 +1,82 @@
+"""``DreamSimVectorEnv``: the native Gymnasium ``VectorEnv`` view of the batched core.
+
+One batched model call steps all N envs. Autoreset follows Gymnasium's next-step convention: an
+env whose episode ended on step ``t`` is reset on step ``t + 1`` (its action there is ignored, its
+reward is 0). The torch-tensor path is ``env.sim`` (a ``BatchSim``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from dreamsim.sim.batch import BatchSim
+
+
+class DreamSimVectorEnv(VectorEnv):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        task: str = "reacher",
+        checkpoint: str | Path | None = None,
+        obs_mode: str = "state",
+        device: str = "auto",
+        render_mode: str | None = None,
+        max_episode_steps: int | None = None,
+    ):
+        """``max_episode_steps`` (passed by ``gym.make_vec`` from the spec) overrides the card's length."""
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"unsupported render_mode {render_mode!r}: use 'rgb_array' or None")
+        self.sim = BatchSim(task, num_envs, checkpoint, obs_mode, device)
+        if max_episode_steps is not None:
+            self.sim.core.episode_length = max_episode_steps
+        self.num_envs = num_envs
+        self.render_mode = render_mode
+        self.single_observation_space = self.sim.observation_space
+        self.single_action_space = self.sim.action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._autoreset = np.zeros(num_envs, bool)
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """``seed``: an int seeds env ``i`` with ``seed + i``; a list gives each env its own."""
+        super().reset(seed=seed if isinstance(seed, int) else None)
+        if isinstance(seed, int):
+            self.sim.seed([seed + i for i in range(self.num_envs)])
+        elif seed is not None:
+            if len(seed) != self.num_envs:
+                raise ValueError(f"got {len(seed)} seeds for {self.num_envs} envs")
+            self.sim.seed(seed)
+        self._autoreset[:] = False
+        return self.sim.to_numpy(self.sim.reset(context=options)), {}
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        act = torch.as_tensor(np.asarray(actions, dtype=np.float32))
+        obs, reward, terminated, truncated, info = self.sim.step(act)
+        obs = self.sim.to_numpy(obs)
+        reward, terminated, truncated = reward.cpu().numpy(), terminated.cpu().numpy(), truncated.cpu().numpy()
+        restart = np.flatnonzero(self._autoreset)
+        if len(restart):
+            fresh = self.sim.to_numpy(self.sim.reset(restart.tolist()))
+            if isinstance(obs, dict):
+                for k in obs:
+                    obs[k][restart] = fresh[k]
+            else:
+                obs[restart] = fresh
+            reward[restart], terminated[restart], truncated[restart] = 0.0, False, False
+        self._autoreset = terminated | truncated
+        disagreement = info["disagreement"].cpu().numpy()
+        return obs, reward, terminated, truncated, {"disagreement": disagreement, "_disagreement": np.ones(self.num_envs, bool)}
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """The N predicted frames, uint8 ``(N, H, W, 3)``."""
+        return self.sim.render().cpu().numpy()
