@@ -1,4 +1,4 @@
-"""Command line: ``dreamsim collect | train | validate | demo``."""
+"""Command line: ``dreamsim collect | train | validate | demo | bench``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,27 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"demo written to {summary.parent}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from dreamsim.throughput import BenchConfig, markdown, run
+    from dreamsim.validation.files import write_text
+
+    cfg = BenchConfig(
+        task=args.task,
+        batches=tuple(args.batches),
+        seconds=args.seconds,
+        device=args.device,
+        checkpoint=args.checkpoint,
+    )
+    result = run(cfg, progress=lambda what: print(f"measuring {what} ...", file=sys.stderr))
+    kind = "gpu" if result["device"].startswith("cuda") else "cpu"
+    out = Path(args.out)
+    write_text(out / f"throughput-{kind}.json", json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    write_text(out / f"throughput-{kind}.md", table)
+    print(table)
+    print(f"written to {out / f'throughput-{kind}.json'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamsim", description="Learned MuJoCo simulators as Gymnasium envs.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
@@ -91,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_demo)
+    p = sub.add_parser("bench", help="throughput of DreamSim against real MuJoCo on this machine")
+    p.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task card: {tasks}")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024, 16384])
+    p.add_argument("--seconds", type=float, default=3.0, help="measuring time per configuration")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--checkpoint", help="checkpoint folder (default: the task's shipped one)")
+    p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and Markdown results")
+    p.set_defaults(func=_bench)
     return parser
 
 

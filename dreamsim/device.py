@@ -1,6 +1,10 @@
-"""Device choice: ``"auto"`` is the GPU when there is one, else the CPU."""
+"""Device choice (``"auto"`` is the GPU when there is one, else the CPU) and a record of the machine."""
 
 from __future__ import annotations
+
+import os
+import platform
+from typing import Any
 
 import torch
 
@@ -17,3 +21,25 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but no CUDA GPU is available: use device='auto' or 'cpu'")
     return resolved
+
+
+def describe_machine() -> dict[str, Any]:
+    """What results were measured on: OS, CPU, GPU and library versions."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        import gymnasium
+        import mujoco
+
+        info["mujoco"], info["gymnasium"] = mujoco.__version__, gymnasium.__version__
+    except ImportError:
+        pass
+    return info

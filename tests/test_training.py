@@ -48,3 +48,22 @@ def test_model_learns_a_known_world_better_than_copying_the_last_frame(tmp_path)
     metrics = train(task, store.root, tmp_path / "run", cfg)
     assert metrics["val/one_step/state_error"] < 0.5 * metrics["val/one_step/state_error_copy_last"]
     assert metrics["val/one_step/psnr"] > metrics["val/one_step/psnr_copy_last"] + 2.0
+
+
+def test_ctrl_c_leaves_a_clean_checkpoint(reacher_episodes, tmp_path, monkeypatch):
+    from dreamsim.data import SequenceSampler
+
+    real_sample, calls = SequenceSampler.sample, []
+
+    def interrupt_on_third(self, batch, length):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_sample(self, batch, length)
+
+    monkeypatch.setattr(SequenceSampler, "sample", interrupt_on_third)
+    cfg = TrainConfig(steps=50, batch_size=2, seq_len=4, preset="tiny", eval_every=100, eval_episodes=1)
+    metrics = train("reacher", reacher_episodes, tmp_path, cfg)
+    assert metrics["interrupted"] and metrics["step"] == 2
+    assert load_checkpoint(tmp_path / "checkpoint").config["training"]["steps"] == 2
+    assert not list(tmp_path.glob(".checkpoint*")), "no temporary folders left behind"

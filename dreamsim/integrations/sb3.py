@@ -44,9 +44,10 @@ class DreamSimVecEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
             raise RuntimeError("call step_async() before step_wait()")
-        obs, reward, terminated, truncated, info = self.sim.step(self._actions)
-        obs = self.sim.to_numpy(obs)
-        terminated, truncated = terminated.cpu().numpy(), truncated.cpu().numpy()
+        step = self.sim.step(self._actions)
+        obs = self.sim.to_numpy(step[0])
+        reward, terminated, truncated = (x.cpu().numpy() for x in step[1:4])
+        info = step[4]
         dones = terminated | truncated
         disagreement = info["disagreement"].cpu().numpy()
         infos: list[dict[str, Any]] = [{"disagreement": float(d)} for d in disagreement]
@@ -63,7 +64,7 @@ class DreamSimVecEnv(VecEnv):
             else:
                 obs = obs.copy()
                 obs[finished] = fresh
-        return obs, reward.cpu().numpy().astype(np.float32), dones, infos
+        return obs, reward.astype(np.float32), dones, infos
 
     def close(self) -> None:
         self.sim.state = None
@@ -72,7 +73,7 @@ class DreamSimVecEnv(VecEnv):
         return list(self.sim.render().cpu().numpy())
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        return [getattr(self, attr_name)] * len(self._get_indices(indices))
+        return [getattr(self, attr_name)] * len(list(self._get_indices(indices)))
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         setattr(self, attr_name, value)
@@ -81,4 +82,4 @@ class DreamSimVecEnv(VecEnv):
         return [getattr(self, method_name)(*args, **kwargs) for _ in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
+        return [False] * len(list(self._get_indices(indices)))

@@ -61,9 +61,10 @@ class DreamSimVectorEnv(VectorEnv):
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         act = torch.as_tensor(np.asarray(actions, dtype=np.float32))
-        obs, reward, terminated, truncated, info = self.sim.step(act)
-        obs = self.sim.to_numpy(obs)
-        reward, terminated, truncated = reward.cpu().numpy(), terminated.cpu().numpy(), truncated.cpu().numpy()
+        step = self.sim.step(act)
+        obs = self.sim.to_numpy(step[0])
+        reward, terminated, truncated = (x.cpu().numpy() for x in step[1:4])
+        info = step[4]
         restart = np.flatnonzero(self._autoreset)
         if len(restart):
             fresh = self.sim.to_numpy(self.sim.reset(restart.tolist()))

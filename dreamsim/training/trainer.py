@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from dreamsim.data.store import Episode, EpisodeStore, SequenceSampler
-from dreamsim.device import resolve_device
+from dreamsim.device import describe_machine, resolve_device
 from dreamsim.model.checkpoint import load_checkpoint, load_optimizer, save_checkpoint
 from dreamsim.model.config import preset
 from dreamsim.model.world_model import WorldModel
@@ -115,6 +115,7 @@ def train(
                 "steps": step,
                 "wall_time_s": round(wall, 1),
                 "device": str(device),
+                "machine": describe_machine(),
                 "episodes": len(train_eps),
                 "real_steps": sampler.steps,
                 "config": asdict(config),
