@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from dreamsim.device import describe_machine
@@ -146,7 +145,6 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         frames = f"{r['frames_per_s']:,.0f}" if r["frames_per_s"] else "-"
         xf = f"{r['x_mujoco_frames']:.1f}" if r["frames_per_s"] else "-"
-        lines.append(
-            f"| {r['sim']} | {r['obs_mode']} | {r['batch']} | {r['steps_per_s']:,.0f} | {frames} | {r['x_mujoco_steps']:.2f} | {xf} |"
-        )
+        steps, xs = f"{r['steps_per_s']:,.0f}", f"{r['x_mujoco_steps']:.2f}"
+        lines.append(f"| {r['sim']} | {r['obs_mode']} | {r['batch']} | {steps} | {frames} | {xs} | {xf} |")
     return "\n".join(lines) + "\n"
