@@ -4,7 +4,7 @@
 only when an env is made.
 """
 
-from dreamsim.sim.registration import register_envs
+from dreamsim.registration import register_envs
 from dreamsim.tasks import Task, list_tasks, load_task, make_real
 
 __all__ = ["Task", "list_tasks", "load_task", "make_real", "register_envs"]

@@ -9,9 +9,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from dreamsim.registration import DEFAULT_TASK
 from dreamsim.tasks import list_tasks, load_task
-
-DEFAULT_TASK = "reacher"
 
 
 def _collect(args: argparse.Namespace) -> None:
@@ -52,8 +51,8 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
+    from dreamsim.files import write_text
     from dreamsim.throughput import BenchConfig, markdown, run
-    from dreamsim.validation.files import write_text
 
     cfg = BenchConfig(
         task=args.task,

@@ -97,7 +97,7 @@ def load_task(task: str | Task) -> Task:
             horizons=tuple(int(h) for h in raw.get("validate", {}).get("horizons", (1, 5, 15, 50))),
             card_path=path,
         )
-    except (KeyError, TypeError, tomllib.TOMLDecodeError) as err:
+    except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as err:
         raise ValueError(f"task card {path} is malformed ({err!r}); compare it with envs/reacher.toml") from err
 
 

@@ -45,3 +45,11 @@ def tiny_run(reacher_episodes: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_run: Path) -> Path:
     return tiny_run / "checkpoint"
+
+
+@pytest.fixture
+def never_terminates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The continue head always says 'go on', so episodes end only by truncation."""
+    from dreamsim.model import WorldModel
+
+    monkeypatch.setattr(WorldModel, "continue_prob", lambda self, feat: torch.ones(len(feat), device=feat.device))

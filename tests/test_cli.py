@@ -16,7 +16,7 @@ def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys):
     assert main([*args, *small, "--steps", "3", "--resume"]) == 0
     assert json.loads((run / "checkpoint" / "config.json").read_text())["training"]["steps"] == 3
     report = tmp_path / "report"
-    main(["validate", str(run / "checkpoint"), "--episodes", str(episodes), "--out", str(report)])
+    assert main(["validate", str(run / "checkpoint"), "--episodes", str(episodes), "--out", str(report)]) == 0
     metrics = json.loads((report / "fidelity.json").read_text())
     assert metrics["episodes"] == 2 and 0 < metrics["open_loop/1/psnr"] < 100
     assert "open-loop h=50" in (report / "fidelity.md").read_text()

@@ -1,12 +1,14 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import dreamsim
+from dreamsim.registration import task_id
 from dreamsim.resources import assets_dir
-from dreamsim.sim import OBS_MODES, task_id
+from dreamsim.sim import OBS_MODES
 
 SHIPPED = [t for t in dreamsim.list_tasks() if (assets_dir() / t / "config.json").is_file()]
 SHIPPED_IDS = [task_id(t) for t in SHIPPED] + (["DreamSim-v0"] if "reacher" in SHIPPED else [])
@@ -89,14 +91,22 @@ def test_reset_from_a_real_context(tiny_checkpoint, reacher_episodes):
         env.reset(options={"obs": ep.obs[5][:3], "frame": ep.frames[5]})
 
 
-def test_truncates_at_the_card_episode_length(tiny_checkpoint):
+def test_truncates_at_the_card_episode_length(tiny_checkpoint, never_terminates):
     env = dreamsim.sim.DreamSimEnv("reacher", checkpoint=tiny_checkpoint)
     env.reset(seed=0)
-    steps, truncated, terminated = 0, False, False
-    while not (truncated or terminated):
+    for step in range(1, 51):
         _, _, terminated, truncated, _ = env.step(np.zeros(2, np.float32))
-        steps += 1
-    assert terminated or steps == 50
+        assert not terminated and truncated == (step == 50)
+
+
+def test_continue_head_decides_termination(tiny_checkpoint, monkeypatch):
+    from dreamsim.model import WorldModel
+
+    monkeypatch.setattr(WorldModel, "continue_prob", lambda self, feat: torch.zeros(len(feat)))
+    env = dreamsim.sim.DreamSimEnv("reacher", checkpoint=tiny_checkpoint)
+    env.reset(seed=0)
+    _, _, terminated, truncated, _ = env.step(np.zeros(2, np.float32))
+    assert terminated and not truncated
 
 
 def test_bad_input_raises_a_clear_error(tiny_checkpoint):

@@ -67,22 +67,45 @@ def test_vector_env_autoresets_on_the_next_step(tiny_checkpoint):
     pytest.fail("no episode ended within 60 steps (episode length is 50)")
 
 
-def test_sb3_vec_env_resets_finished_envs_in_the_same_step(tiny_checkpoint):
+def test_sb3_vec_env_resets_finished_envs_in_the_same_step(tiny_checkpoint, never_terminates):
     env = DreamSimVecEnv("DreamSim-v0", num_envs=4, checkpoint=tiny_checkpoint)
     assert isinstance(env, VecEnv)
     env.seed(3)
     obs = env.reset()
     assert obs.shape == (4, 10)
-    for _ in range(60):
+    for step in range(1, 51):
         obs, rewards, dones, infos = env.step(np.zeros((4, 2), np.float32))
         assert rewards.dtype == np.float32 and len(infos) == 4
-        if dones.any():
-            i = int(np.flatnonzero(dones)[0])
-            assert infos[i]["terminal_observation"].shape == (10,)
-            assert "TimeLimit.truncated" in infos[i]
-            assert env.sim.state.t[i] == 0
-            return
-    pytest.fail("no episode ended within 60 steps")
+        assert dones.all() == (step == 50) and dones.any() == (step == 50)
+    for i in range(4):
+        assert infos[i]["TimeLimit.truncated"] is True
+        assert not np.array_equal(infos[i]["terminal_observation"], obs[i])  # obs[i] is the new episode's
+    assert (env.sim.state.t == 0).all()
+
+
+def test_partial_reset_keeps_the_other_envs(tiny_checkpoint):
+    sim = BatchSim("reacher", 3, checkpoint=tiny_checkpoint, device="cpu")
+    sim.seed([0, 1, 2])
+    sim.reset()
+    sim.step(torch.zeros(3, 2))
+    before = sim.state
+    sim.reset([2, 0])
+    assert sim.state.t.tolist() == [0, 1, 0]
+    torch.testing.assert_close(sim.state.deter[1], before.deter[1])
+    with pytest.raises(RuntimeError, match="reset all envs once"):
+        fresh = BatchSim("reacher", 3, checkpoint=tiny_checkpoint, device="cpu")
+        fresh.reset([1])
+
+
+def test_vector_reset_from_real_contexts(tiny_checkpoint, reacher_episodes):
+    from dreamsim.data import EpisodeStore
+
+    ep = EpisodeStore.read(EpisodeStore(reacher_episodes).paths()[0])
+    vec = DreamSimVectorEnv(2, checkpoint=tiny_checkpoint, obs_mode="latent")
+    obs, _ = vec.reset(seed=0, options={"obs": ep.obs[[3, 40]], "frame": ep.frames[[3, 40]]})
+    assert obs.shape == (2, vec.single_observation_space.shape[0]) and not np.array_equal(obs[0], obs[1])
+    with pytest.raises(ValueError, match="expected"):
+        vec.reset(options={"obs": ep.obs[[3]], "frame": ep.frames[[3]]})
 
 
 @pytest.mark.parametrize("algo", ["PPO", "SAC"])
@@ -106,3 +129,20 @@ def test_torch_path_stays_on_device(tiny_checkpoint):
     assert obs.shape == (5, 64, 64, 3) and reward.shape == (5,)
     with pytest.raises(ValueError, match="expected"):
         sim.step(torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("obs_mode", ["state", "pixels", "latent", "dict"])
+def test_vector_env_contract_in_every_obs_mode(tiny_checkpoint, obs_mode):
+    """Gymnasium ships no checker for vector envs; this checks the same properties as check_env."""
+    env = gym.make_vec("DreamSim-v0", num_envs=2, checkpoint=tiny_checkpoint, obs_mode=obs_mode)
+    first, info = env.reset(seed=5)
+    assert env.observation_space.contains(first) and isinstance(info, dict)
+    again, _ = env.reset(seed=5)
+    np.testing.assert_equal(first, again)  # same seed, same reset
+    env.action_space.seed(0)
+    for _ in range(3):
+        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
+        assert reward.dtype.kind == "f" and terminated.dtype == truncated.dtype == np.bool_
+    with pytest.raises(ValueError, match="expected"):
+        env.step(np.zeros((3, 2), np.float32))

@@ -16,7 +16,7 @@ import numpy as np
 from dreamsim.data.store import Episode, EpisodeStore
 from dreamsim.tasks import Task, load_task, make_real
 
-_worker_env: gym.Env | None = None
+_worker_envs: dict[str, gym.Env] = {}  # one real env per task in each worker process
 
 
 def run_episode(env: gym.Env, seed: int, policy: Callable[[np.ndarray], np.ndarray] | None = None) -> Episode:
@@ -53,11 +53,10 @@ def run_episode(env: gym.Env, seed: int, policy: Callable[[np.ndarray], np.ndarr
     )
 
 
-def _collect_one(task: Task, root: str, seed: int) -> int:
-    global _worker_env
-    if _worker_env is None:
-        _worker_env = make_real(task)
-    episode = run_episode(_worker_env, seed)
+def _collect_in_worker(task: Task, root: str, seed: int) -> int:
+    if task.name not in _worker_envs:
+        _worker_envs[task.name] = make_real(task)
+    episode = run_episode(_worker_envs[task.name], seed)
     EpisodeStore(root).write(episode)
     return len(episode)
 
@@ -79,17 +78,22 @@ def collect(
         raise ValueError(f"steps must be positive, got {steps}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    seeds = np.random.SeedSequence(seed).generate_state(1 << 20).tolist()  # episode seeds, in order
+    seeds = np.random.SeedSequence(seed).generate_state(1 << 20).tolist()  # episode seeds, used from the end
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, unit="step", desc=f"collect {card.name}", disable=not progress)
     done = 0
     try:
         if workers == 1:
-            while done < steps:
-                n = _collect_one(card, str(out), seeds.pop())
-                done += n
-                bar.update(n)
+            env, store = make_real(card), EpisodeStore(out)
+            try:
+                while done < steps:
+                    episode = run_episode(env, seeds.pop())
+                    store.write(episode)
+                    done += len(episode)
+                    bar.update(len(episode))
+            finally:
+                env.close()
             return done
         ctx = mp.get_context("spawn")
         with ctx.Pool(workers) as pool:
@@ -97,7 +101,7 @@ def collect(
             while done < steps or pending:
                 # Keep every worker busy, but stop asking once the in-flight episodes will cover `steps`.
                 while len(pending) < 2 * workers and done + len(pending) * card.episode_length < steps:
-                    pending.append(pool.apply_async(_collect_one, (card, str(out), seeds.pop())))
+                    pending.append(pool.apply_async(_collect_in_worker, (card, str(out), seeds.pop())))
                 result = pending.pop(0)
                 n = result.get()
                 done += n

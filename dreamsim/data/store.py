@@ -8,14 +8,14 @@ An episode of ``T`` steps holds ``T + 1`` observations (the reset one, then one 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from dreamsim.files import write_atomic
 
 _FIELDS = ("frames", "obs", "actions", "rewards", "terminated", "truncated", "qpos", "qvel")
 
@@ -54,7 +54,9 @@ class EpisodeStore:
         self.root = Path(root)
 
     def paths(self) -> list[Path]:
-        return sorted(self.root.glob("*.npz")) if self.root.is_dir() else []
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.glob("*.npz") if not p.name.startswith("."))  # dot-files: writes in flight
 
     def __len__(self) -> int:
         return len(self.paths())
@@ -62,18 +64,9 @@ class EpisodeStore:
     def write(self, episode: Episode) -> Path:
         """Write atomically: a temporary file in the same folder, then a rename."""
         episode.check()
-        self.root.mkdir(parents=True, exist_ok=True)
+        arrays = {k: getattr(episode, k) for k in _FIELDS}
         path = self.root / f"{uuid.uuid4().hex}-{len(episode)}.npz"
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **{k: getattr(episode, k) for k in _FIELDS})  # type: ignore[arg-type]
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, lambda tmp: np.savez_compressed(tmp, **arrays))  # type: ignore[arg-type]
 
     @staticmethod
     def read(path: str | Path) -> Episode:

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-import dreamsim  # noqa: F401  (registers the ids)
 from dreamsim.sim.batch import BatchSim
 
 
@@ -26,10 +25,11 @@ class DreamSimVecEnv(VecEnv):
     """
 
     def __init__(self, env: str = "DreamSim-v0", num_envs: int = 1, **kwargs: Any):
+        kwargs.pop("render_mode", None)  # frames always come from get_images()/render()
         task = gym.spec(env).kwargs["task"] if env in gym.registry else env
         self.sim = BatchSim(task, num_envs, **kwargs)
+        self.render_mode = "rgb_array"  # read by VecEnv.__init__
         super().__init__(num_envs, self.sim.observation_space, self.sim.action_space)
-        self.render_mode = "rgb_array"
         self._actions: torch.Tensor | None = None
 
     def reset(self) -> VecEnvObs:
@@ -39,7 +39,7 @@ class DreamSimVecEnv(VecEnv):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = torch.as_tensor(np.asarray(actions, dtype=np.float32).reshape(self.num_envs, -1))
+        self._actions = self.sim.check_actions(np.asarray(actions).reshape(self.num_envs, -1))
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
@@ -52,18 +52,13 @@ class DreamSimVecEnv(VecEnv):
         disagreement = info["disagreement"].cpu().numpy()
         infos: list[dict[str, Any]] = [{"disagreement": float(d)} for d in disagreement]
         finished = np.flatnonzero(dones)
-        for i in finished:
-            infos[i]["terminal_observation"] = {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
+        for i in finished:  # copies: the reset below overwrites these rows
+            infos[i]["terminal_observation"] = (
+                {k: v[i].copy() for k, v in obs.items()} if isinstance(obs, dict) else obs[i].copy()
+            )
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
         if len(finished):
-            fresh = self.sim.to_numpy(self.sim.reset(finished.tolist()))
-            if isinstance(obs, dict):
-                for k in obs:
-                    obs[k] = obs[k].copy()
-                    obs[k][finished] = fresh[k]
-            else:
-                obs = obs.copy()
-                obs[finished] = fresh
+            obs = self.sim.splice(obs, finished, self.sim.to_numpy(self.sim.reset(finished.tolist())))
         return obs, reward.astype(np.float32), dones, infos
 
     def close(self) -> None:
@@ -79,7 +74,9 @@ class DreamSimVecEnv(VecEnv):
         setattr(self, attr_name, value)
 
     def env_method(self, method_name: str, *args: Any, indices: VecEnvIndices = None, **kwargs: Any) -> list[Any]:
-        return [getattr(self, method_name)(*args, **kwargs) for _ in self._get_indices(indices)]
+        raise NotImplementedError(
+            f"DreamSimVecEnv has no per-env sub-environments to call {method_name!r} on; use env.sim (BatchSim)"
+        )
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         return [False] * len(list(self._get_indices(indices)))

@@ -56,6 +56,7 @@ def save_checkpoint(
         raise ValueError(f"start_states lacks {missing}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    old = path.with_name(f".{path.name}.old")
     try:
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / "model.safetensors"))
@@ -72,7 +73,6 @@ def save_checkpoint(
             tensors, groups = _optimizer_to_tensors(optimizer)
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "trainer.json").write_text(json.dumps({"param_groups": groups, **(trainer_state or {})}, indent=2))
-        old = path.with_name(f".{path.name}.old")
         if path.exists():
             shutil.rmtree(old, ignore_errors=True)
             path.rename(old)
@@ -80,6 +80,8 @@ def save_checkpoint(
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not path.exists() and old.exists():
+            old.rename(path)  # the previous checkpoint stays in place
         raise
     return path
 
@@ -145,8 +147,11 @@ def load_optimizer(path: str | Path, optimizer: torch.optim.Optimizer) -> dict[s
     path = Path(path)
     if not (path / "optimizer.safetensors").is_file():
         raise FileNotFoundError(f"{path} holds no optimizer state: it is not a training checkpoint")
-    state = json.loads((path / "trainer.json").read_text())
-    tensors = load_file(str(path / "optimizer.safetensors"))
+    try:
+        state = json.loads((path / "trainer.json").read_text())
+        tensors = load_file(str(path / "optimizer.safetensors"))
+    except (OSError, ValueError, SafetensorError) as err:
+        raise ValueError(f"optimizer state in {path} is corrupted ({err}); resume from another checkpoint") from err
     per_param: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         index, name = key.split(".", 1)

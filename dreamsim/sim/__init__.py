@@ -3,7 +3,6 @@
 from dreamsim.sim.batch import BatchSim
 from dreamsim.sim.core import OBS_MODES, DreamCore, SimState
 from dreamsim.sim.env import DreamSimEnv
-from dreamsim.sim.registration import register_envs, task_id
 from dreamsim.sim.vector import DreamSimVectorEnv
 
-__all__ = ["OBS_MODES", "BatchSim", "DreamCore", "DreamSimEnv", "DreamSimVectorEnv", "SimState", "register_envs", "task_id"]
+__all__ = ["OBS_MODES", "BatchSim", "DreamCore", "DreamSimEnv", "DreamSimVectorEnv", "SimState"]

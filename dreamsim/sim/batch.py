@@ -1,28 +1,29 @@
 """``BatchSim``: N learned-simulator envs on one device, as torch tensors (no host copies).
 
 It owns what every view of the core needs: the checkpoint, the spaces copied from the real twin,
-the real start states, per-env random generators (seeded like Gymnasium's ``np_random``) and
-partial resets. The Gymnasium ``Env`` (N = 1), the ``VectorEnv`` and the SB3 ``VecEnv`` are thin
-numpy views of it; torch-native agents and planners use it directly.
+the real start states, per-env seeds and partial resets. The Gymnasium ``Env`` (N = 1), the
+``VectorEnv`` and the SB3 ``VecEnv`` are thin numpy views of it; torch-native agents and planners
+use it directly. Each env draws its start state and noise seed from a hash of (its seed, its
+episode count): resets are batched, and an env's episodes do not depend on the batch around it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.utils import seeding
 
 from dreamsim.device import resolve_device
 from dreamsim.model.checkpoint import Checkpoint, load_checkpoint
 from dreamsim.resources import assets_dir
-from dreamsim.sim.core import OBS_MODES, DreamCore, SimState
+from dreamsim.sim.core import OBS_MODES, DreamCore, SimState, hash_bits
 from dreamsim.tasks import Task, load_task, make_real
+
+_DRAW_SALT = 0x2545F491  # keeps start-state draws apart from the step noise of the same seed
 
 
 def load_for_task(task: Task, checkpoint: str | Path | None, device: torch.device) -> Checkpoint:
@@ -72,6 +73,7 @@ class BatchSim:
         real = make_real(self.task, render=False)
         self.state_space: spaces.Box = real.observation_space  # type: ignore[assignment]
         self.action_space: spaces.Box = real.action_space  # type: ignore[assignment]
+        self.real_fps = float(real.metadata.get("render_fps", 20)) / self.task.action_repeat
         real.close()
         cfg = ckpt.model.cfg
         if self.state_space.shape != (cfg.state_dim,) or self.action_space.shape != (cfg.action_dim,):
@@ -89,39 +91,39 @@ class BatchSim:
         )
         self.start_obs = torch.as_tensor(ckpt.start_states["obs"], device=self.device)
         self.start_frames = torch.as_tensor(ckpt.start_states["frames"], device=self.device)
-        self.rngs = [seeding.np_random()[0] for _ in range(num_envs)]
+        entropy = np.random.SeedSequence().generate_state(num_envs).astype(np.int64)
+        self.env_seeds = torch.as_tensor(entropy & 0x7FFFFFFF, device=self.device)  # unseeded: fresh entropy
+        self.episodes = torch.zeros(num_envs, dtype=torch.int64, device=self.device)  # resets per env
         self.state: SimState | None = None
 
-    def seed(self, seeds: Sequence[int | None]) -> None:
-        """Re-seed each env's generator (Gymnasium's ``np_random``); ``None`` keeps an env's."""
+    def seed(self, seeds: Iterable[int | None]) -> None:
+        """Seed each env (``None`` keeps an env's seed); the next reset is its first episode."""
         for i, s in enumerate(seeds):
             if s is not None:
-                self.rngs[i] = seeding.np_random(s)[0]
+                self.env_seeds[i] = int(s) & 0x7FFFFFFF
+                self.episodes[i] = 0
 
-    def reset(self, envs: Sequence[int] | None = None, context: dict[str, Any] | None = None) -> Any:
-        """Start new episodes in ``envs`` (all when ``None``); returns their observations (rows in
-        the order of ``envs``).
-
-        Each env draws its start state and noise seed from its own generator, in that order. A
-        ``context`` (``obs (n, D)``, uint8 ``frame (n, H, W, 3)``) replaces the drawn start states.
-        """
+    def reset(self, envs: Iterable[int] | None = None, context: dict[str, Any] | None = None) -> Any:
+        """Start new episodes in ``envs`` (all when ``None``); returns their observations, rows in
+        the order of ``envs``. ``context`` (``obs (n, D)``, uint8 ``frame (n, H, W, 3)``) starts them
+        from given real observations instead of drawn start states."""
         index = list(range(self.num_envs)) if envs is None else list(envs)
         if not index:
             raise ValueError("reset() needs at least one env index")
-        starts = [int(self.rngs[i].integers(len(self.start_obs))) for i in index]
-        noise = torch.tensor([int(self.rngs[i].integers(2**31)) for i in index], dtype=torch.int64)
+        where = torch.as_tensor(index, device=self.device)
+        bits = hash_bits(self.env_seeds[where] ^ _DRAW_SALT, self.episodes[where], 2)
+        self.episodes[where] += 1
         if context is not None:
-            frames = torch.as_tensor(np.ascontiguousarray(context["frame"]), device=self.device).reshape(
-                len(index), *self.start_frames.shape[1:]
-            )
-            obs = torch.as_tensor(np.asarray(context["obs"], np.float32), device=self.device).reshape(len(index), -1)
+            obs, frames = self._context(context, len(index))
         else:
-            frames, obs = self.start_frames[starts], self.start_obs[starts]
-        new = self.core.initial(frames, obs, noise)
-        if self.state is None or len(index) == self.num_envs:
-            self.state = new if len(index) == self.num_envs else self._full(new, index)
+            start = bits[:, 0] % len(self.start_obs)
+            obs, frames = self.start_obs[start], self.start_frames[start]
+        new = self.core.initial(frames, obs, bits[:, 1])
+        if index == list(range(self.num_envs)):
+            self.state = new
+        elif self.state is None:
+            raise RuntimeError("reset all envs once before resetting some of them")
         else:
-            where = torch.as_tensor(index, device=self.device)
             self.state = SimState(
                 deter=self.state.deter.index_copy(0, where, new.deter),
                 stoch=self.state.stoch.index_copy(0, where, new.stoch),
@@ -131,21 +133,15 @@ class BatchSim:
         return self.core.observe(new)
 
     def step(self, actions: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Advance all envs by ``actions (N, A)``; returns device tensors (obs, reward, terminated,
-        truncated, info). No autoreset: the views decide how to reset finished envs."""
+        """Advance all envs by ``actions (N, A)`` (clipped to the action space; values are not checked
+        here, to keep the device free of syncs: the numpy views reject NaN). Returns device tensors
+        ``(obs, reward, terminated, truncated, info)``; no autoreset: each view resets its own way."""
         if self.state is None:
             raise RuntimeError("call reset() before step()")
-        if actions.shape != (self.num_envs, *self.action_space.shape):
+        if tuple(actions.shape) != (self.num_envs, *self.action_space.shape):
             raise ValueError(f"actions have shape {tuple(actions.shape)}, expected {(self.num_envs, *self.action_space.shape)}")
-        if not bool(torch.isfinite(actions).all()):
-            raise ValueError(f"actions contain NaN or inf; pass finite values within {self.action_space}")
         self.state, obs, reward, terminated, truncated, info = self.core.transition(self.state, actions)
         return obs, reward, terminated, truncated, info
-
-    def observe(self) -> Any:
-        if self.state is None:
-            raise RuntimeError("call reset() first")
-        return self.core.observe(self.state)
 
     def render(self) -> torch.Tensor:
         """Predicted uint8 frames ``(N, H, W, 3)``."""
@@ -153,21 +149,45 @@ class BatchSim:
             raise RuntimeError("call reset() before render()")
         return self.core.render(self.state)
 
+    def check_actions(self, actions: Any) -> torch.Tensor:
+        """numpy-side check for the views: shape ``(N, A)`` and finite values, as a float32 tensor."""
+        act = np.asarray(actions, dtype=np.float32)
+        expected = (self.num_envs, *self.action_space.shape)
+        if act.shape != expected:
+            raise ValueError(f"actions have shape {act.shape}, expected {expected} for {self.task.gym_id}")
+        if not np.isfinite(act).all():
+            raise ValueError(f"actions contain NaN or inf; pass finite values within {self.action_space}")
+        return torch.from_numpy(act)
+
     def to_numpy(self, obs: Any) -> Any:
         """Host copy of a batch observation, with the observation space's dtypes."""
         if isinstance(obs, dict):
             return {k: self._host(v, k) for k, v in obs.items()}
         return self._host(obs, self.obs_mode)
 
+    @staticmethod
+    def splice(obs: Any, rows: np.ndarray, fresh: Any) -> Any:
+        """Write ``fresh`` observations (rows for the envs ``rows``) into the batch ``obs``."""
+        if isinstance(obs, dict):
+            for k in obs:
+                obs[k][rows] = fresh[k]
+        else:
+            obs[rows] = fresh
+        return obs
+
     def _host(self, value: torch.Tensor, key: str) -> np.ndarray:
         array = value.cpu().numpy()
         return array.astype(self.state_space.dtype) if key == "state" else array
 
-    def _full(self, new: SimState, index: list[int]) -> SimState:
-        """A full-batch state from a partial one (first reset of a subset): other envs start zeroed."""
-        n, where = self.num_envs, torch.as_tensor(index, device=self.device)
-
-        def put(x: torch.Tensor) -> torch.Tensor:
-            return torch.zeros((n, *x.shape[1:]), dtype=x.dtype, device=x.device).index_copy(0, where, x)
-
-        return replace(new, deter=put(new.deter), stoch=put(new.stoch), t=put(new.t), seed=put(new.seed))
+    def _context(self, context: dict[str, Any], n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if "obs" not in context or "frame" not in context:
+            raise ValueError("a reset context needs both 'obs' (real state observations) and 'frame' (uint8 frames)")
+        obs = np.asarray(context["obs"], dtype=np.float32)
+        frame = np.ascontiguousarray(context["frame"])
+        d, size = self.state_space.shape[0], self.task.frame_size
+        if obs.shape != (n, d):
+            raise ValueError(f"reset context 'obs' has shape {obs.shape}, expected {(n, d)}")
+        if frame.dtype != np.uint8 or frame.shape != (n, size, size, 3):
+            raise ValueError(f"reset context 'frame' must be uint8 {(n, size, size, 3)}, got {frame.dtype} {frame.shape}")
+        as_t = lambda x: torch.as_tensor(x, device=self.device)  # noqa: E731
+        return as_t(obs), as_t(frame)

@@ -30,15 +30,10 @@ class SimState:
     seed: torch.Tensor
 
 
-def hash_uniform(seed: torch.Tensor, t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Uniforms in (0, 1) of shape ``(N, *shape)``, a fixed function of ``seed (N,)`` and ``t (N,)``.
-
-    murmur3's 32-bit finaliser over (seed, step, element index), computed in int64 and masked to 32
-    bits, so it is the same on every device and batch size.
-    """
-    count = 1
-    for s in shape:
-        count *= s
+def hash_bits(seed: torch.Tensor, t: torch.Tensor, count: int) -> torch.Tensor:
+    """``count`` random 24-bit integers per env ``(N, count)``, a fixed function of ``seed (N,)`` and
+    ``t (N,)``: murmur3's 32-bit finaliser over (seed, t, index), computed in int64 and masked to 32
+    bits, so it is the same on every device and batch size."""
     index = torch.arange(count, device=seed.device, dtype=torch.int64)
     x = (seed[:, None] * 0x9E3779B1 + t[:, None] * 0x85EBCA77 + index[None] * 0xC2B2AE3D) & _MASK32
     x = x ^ (x >> 16)
@@ -46,7 +41,15 @@ def hash_uniform(seed: torch.Tensor, t: torch.Tensor, shape: tuple[int, ...]) ->
     x = x ^ (x >> 13)
     x = (x * 0xC2B2AE35) & _MASK32
     x = x ^ (x >> 16)
-    u = ((x >> 8).float() + 0.5) / float(1 << 24)
+    return x >> 8
+
+
+def hash_uniform(seed: torch.Tensor, t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Uniforms in (0, 1) of shape ``(N, *shape)`` from ``hash_bits``."""
+    count = 1
+    for s in shape:
+        count *= s
+    u = (hash_bits(seed, t, count).float() + 0.5) / float(1 << 24)
     return u.reshape(len(seed), *shape)
 
 

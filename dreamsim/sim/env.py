@@ -7,7 +7,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from dreamsim.sim.batch import BatchSim
 
@@ -27,7 +26,7 @@ class DreamSimEnv(gym.Env):
     ``step()`` holds ``disagreement``, the spread of the model's ensemble (higher: less certain).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
     def __init__(
         self,
@@ -45,43 +44,32 @@ class DreamSimEnv(gym.Env):
         self.observation_space = self.sim.observation_space
         self.action_space = self.sim.action_space
         self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": self.sim.real_fps}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
-        self.sim.rngs[0] = self.np_random  # one generator: Gymnasium's, drawn from as the vector env draws
-        context = self._context(options) if options and ("obs" in options or "frame" in options) else None
+        if seed is not None:
+            self.sim.seed([seed])
+        context = None
+        if options and ("obs" in options or "frame" in options):
+            context = {k: np.asarray(v)[None] for k, v in options.items() if k in ("obs", "frame")}
         return self._first(self.sim.to_numpy(self.sim.reset(context=context))), {}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         act = np.asarray(action, dtype=np.float32)
         if act.shape != self.action_space.shape:
             raise ValueError(f"action has shape {act.shape}, expected {self.action_space.shape} for {self.task.gym_id}")
-        if not np.isfinite(act).all():
-            raise ValueError(f"action contains NaN or inf: {act}; pass finite values within {self.action_space}")
-        obs, reward, terminated, truncated, info = self.sim.step(torch.from_numpy(act)[None])
-        assert self.sim.state is not None
+        obs, reward, terminated, truncated, info = self.sim.step(self.sim.check_actions(act[None]))
         return (
             self._first(self.sim.to_numpy(obs)),
             float(reward[0]),
             bool(terminated[0]),
             bool(truncated[0]),
-            {"disagreement": float(info["disagreement"][0]), "step": int(self.sim.state.t[0])},
+            {"disagreement": float(info["disagreement"][0])},
         )
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
         return self.sim.render()[0].cpu().numpy()
-
-    def _context(self, options: dict[str, Any]) -> dict[str, np.ndarray]:
-        if "obs" not in options or "frame" not in options:
-            raise ValueError("reset options need both 'obs' (real state observation) and 'frame' (uint8 HxWx3)")
-        obs = np.asarray(options["obs"], dtype=np.float32)
-        frame = np.ascontiguousarray(options["frame"])
-        size = self.task.frame_size
-        if obs.shape != self.sim.state_space.shape:
-            raise ValueError(f"reset option 'obs' has shape {obs.shape}, expected {self.sim.state_space.shape}")
-        if frame.shape != (size, size, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"reset option 'frame' must be uint8 ({size}, {size}, 3), got {frame.dtype} {frame.shape}")
-        return {"obs": obs[None], "frame": frame[None]}
 
     @staticmethod
     def _first(obs: Any) -> Any:

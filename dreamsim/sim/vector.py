@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -44,6 +43,7 @@ class DreamSimVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._autoreset = np.zeros(num_envs, bool)
+        self.metadata = {**self.metadata, "render_fps": self.sim.real_fps}
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
@@ -57,25 +57,20 @@ class DreamSimVectorEnv(VectorEnv):
                 raise ValueError(f"got {len(seed)} seeds for {self.num_envs} envs")
             self.sim.seed(seed)
         self._autoreset[:] = False
-        return self.sim.to_numpy(self.sim.reset(context=options)), {}
+        context = options if options and ("obs" in options or "frame" in options) else None
+        return self.sim.to_numpy(self.sim.reset(context=context)), {}
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        act = torch.as_tensor(np.asarray(actions, dtype=np.float32))
-        step = self.sim.step(act)
+        step = self.sim.step(self.sim.check_actions(actions))
         obs = self.sim.to_numpy(step[0])
         reward, terminated, truncated = (x.cpu().numpy() for x in step[1:4])
         info = step[4]
+        disagreement = info["disagreement"].cpu().numpy()
         restart = np.flatnonzero(self._autoreset)
         if len(restart):
-            fresh = self.sim.to_numpy(self.sim.reset(restart.tolist()))
-            if isinstance(obs, dict):
-                for k in obs:
-                    obs[k][restart] = fresh[k]
-            else:
-                obs[restart] = fresh
-            reward[restart], terminated[restart], truncated[restart] = 0.0, False, False
+            obs = self.sim.splice(obs, restart, self.sim.to_numpy(self.sim.reset(restart.tolist())))
+            reward[restart], terminated[restart], truncated[restart], disagreement[restart] = 0.0, False, False, 0.0
         self._autoreset = terminated | truncated
-        disagreement = info["disagreement"].cpu().numpy()
         return obs, reward, terminated, truncated, {"disagreement": disagreement, "_disagreement": np.ones(self.num_envs, bool)}
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]

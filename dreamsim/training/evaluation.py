@@ -44,10 +44,20 @@ def _stack(episodes: list[Episode], length: int, device: torch.device) -> dict[s
 
 
 @torch.no_grad()
-def fidelity(model: WorldModel, episodes: list[Episode], horizons: tuple[int, ...], batch: int = 64) -> dict[str, Any]:
-    """Fidelity metrics over ``episodes`` (see module doc), as a JSON-ready dict."""
+def fidelity(
+    model: WorldModel, episodes: list[Episode], horizons: tuple[int, ...], batch: int = 64, seed: int = 0
+) -> dict[str, Any]:
+    """Fidelity metrics over ``episodes`` (see module doc), as a JSON-ready dict. Horizons longer
+    than every episode are left out; latent samples are seeded, so the numbers repeat."""
     if not episodes:
         raise ValueError("no held-out episodes to evaluate on")
+    horizons = tuple(h for h in horizons if h <= max(len(e) for e in episodes))
+    with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's generator
+        torch.manual_seed(seed)
+        return _fidelity(model, episodes, horizons, batch)
+
+
+def _fidelity(model: WorldModel, episodes: list[Episode], horizons: tuple[int, ...], batch: int) -> dict[str, Any]:
     device = next(model.parameters()).device
     length = max(horizons)
     std = model.state_std

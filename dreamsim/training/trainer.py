@@ -86,10 +86,12 @@ def train(
     state_dim, action_dim = train_eps[0].obs.shape[1], train_eps[0].actions.shape[1]
 
     step, wall = 0, 0.0
+    preset_name = config.preset or card.model_preset
     if resume:
-        model = load_checkpoint(ckpt_dir, device, task=card.name).model.train()
+        saved = load_checkpoint(ckpt_dir, device, task=card.name)
+        model, preset_name = saved.model.train(), saved.config.get("preset", preset_name)
     else:
-        model_cfg = preset(config.preset or card.model_preset, state_dim, action_dim, card.frame_size)
+        model_cfg = preset(preset_name, state_dim, action_dim, card.frame_size)
         model = WorldModel(model_cfg).to(device)
         obs = torch.as_tensor(np.concatenate([e.obs for e in train_eps]))
         model.set_state_stats(obs.mean(0).to(device), obs.std(0).to(device))
@@ -110,7 +112,7 @@ def train(
 
     def checkpoint() -> None:
         info = {
-            "preset": config.preset or card.model_preset,
+            "preset": preset_name,
             "training": {
                 "steps": step,
                 "wall_time_s": round(wall, 1),
@@ -160,8 +162,7 @@ def train(
 @torch.no_grad()
 def _evaluate(model: WorldModel, episodes: list[Episode], card: Task, writer: Any, step: int) -> dict[str, float]:
     model.eval()
-    horizons = tuple(h for h in card.horizons if h <= max(len(e) for e in episodes))
-    result = fidelity(model, episodes, horizons)
+    result = fidelity(model, episodes, card.horizons)
     scalars = {f"val/{k}": float(v) for k, v in result.items() if k != "episodes"}
     for k, v in scalars.items():
         writer.add_scalar(k, v, step)

@@ -9,9 +9,9 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 
+from dreamsim.files import write_atomic, write_text
 from dreamsim.sim.env import DreamSimEnv
 from dreamsim.tasks import load_task, make_real
-from dreamsim.validation.files import write_atomic, write_text
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from dreamsim.data.store import EpisodeStore
 from dreamsim.device import resolve_device
+from dreamsim.files import write_text
 from dreamsim.model.checkpoint import load_checkpoint, read_config
 from dreamsim.sim.batch import load_for_task
 from dreamsim.tasks import list_tasks, load_task
 from dreamsim.training.evaluation import fidelity, fidelity_table
-from dreamsim.validation.files import write_text
 
 
 def fidelity_report(target: str, episodes: str | Path, out: str | Path | None = None, device: str = "auto") -> Path:
@@ -28,8 +28,8 @@ def fidelity_report(target: str, episodes: str | Path, out: str | Path | None = 
     if len(store) == 0:
         raise ValueError(f"no episodes in {episodes}: collect held-out ones with `dreamsim collect {task.name} --out DIR`")
     eps = list(store.episodes())
-    horizons = tuple(h for h in task.horizons if h <= max(len(e) for e in eps))
-    metrics = fidelity(ckpt.model, eps, horizons)
+    metrics = fidelity(ckpt.model, eps, task.horizons)
+    horizons = tuple(h for h in task.horizons if f"open_loop/{h}/psnr" in metrics)
     metrics["checkpoint"] = str(ckpt.path)
     metrics["episode_folder"] = str(episodes)
     metrics["real_steps"] = int(sum(len(e) for e in eps))

@@ -1,4 +1,5 @@
-"""Atomic output files: written beside their destination, then renamed into place."""
+"""Atomic files: written beside their destination, then renamed into place, so that a reader
+never sees half a file and an interrupted write leaves nothing behind."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Gymnasium ids: ``DreamSim-v0`` (the default task) and ``DreamSim/<Task>-v0`` per task card."""
+"""Gymnasium ids: ``DreamSim-v0`` (the default task) and ``DreamSim/<Task>-v0`` per task card.
+
+Registration names entry points as strings, so ``import dreamsim`` does not load torch or the model.
+"""
 
 from __future__ import annotations
 
