@@ -8,15 +8,12 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
+import torch
 
 from dreamsim.files import write_atomic, write_text
 from dreamsim.sim.env import DreamSimEnv
 from dreamsim.tasks import load_task, make_real
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+from dreamsim.training.evaluation import psnr
 
 
 def run_demo(
@@ -60,13 +57,19 @@ def run_demo(
 
     std = dream.sim.core.model.state_std.cpu().numpy()  # state errors in units of the data std
     n = len(real_rewards)
+    real_f, dream_f = torch.as_tensor(np.stack(real_frames)), torch.as_tensor(np.stack(dream_frames))
+    frame_psnr, copy_psnr = psnr(dream_f, real_f), psnr(real_f[:1].expand_as(real_f), real_f)
+
+    def state_error(pred: np.ndarray, real: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(((pred - real) / std) ** 2)))
+
     per_horizon = {}
     for h in sorted({1, 5, 15, 50, n} & set(range(1, n + 1))):
         per_horizon[str(h)] = {
-            "state_error": float(np.sqrt(np.mean(((dream_states[h] - real_states[h]) / std) ** 2))),
-            "state_error_copy_first": float(np.sqrt(np.mean(((real_states[0] - real_states[h]) / std) ** 2))),
-            "psnr": _psnr(dream_frames[h], real_frames[h]),
-            "psnr_copy_first": _psnr(real_frames[0], real_frames[h]),
+            "state_error": state_error(dream_states[h], real_states[h]),
+            "state_error_copy_first": state_error(real_states[0], real_states[h]),
+            "psnr": float(frame_psnr[h]),
+            "psnr_copy_first": float(copy_psnr[h]),
         }
     summary = {
         "task": card.name,
