@@ -146,3 +146,17 @@ def test_vector_env_contract_in_every_obs_mode(tiny_checkpoint, obs_mode):
         assert reward.dtype.kind == "f" and terminated.dtype == truncated.dtype == np.bool_
     with pytest.raises(ValueError, match="expected"):
         env.step(np.zeros((3, 2), np.float32))
+
+
+@pytest.mark.gpu
+def test_cuda_batch_matches_cpu(tiny_checkpoint):
+    """The device path computes the same rollout as the CPU one (float tolerance)."""
+    out = {}
+    for device in ("cpu", "cuda"):
+        sim = BatchSim("reacher", 4, checkpoint=tiny_checkpoint, device=device)
+        sim.seed(range(4))
+        obs = [sim.reset()]
+        for _ in range(5):
+            obs.append(sim.step(torch.full((4, 2), 0.3, device=sim.device))[0])
+        out[device] = torch.stack(obs).cpu()
+    torch.testing.assert_close(out["cuda"], out["cpu"], rtol=1e-3, atol=1e-3)
