@@ -1,8 +1,8 @@
 """Throughput of DreamSim against real MuJoCo on this machine (``dreamsim bench``).
 
 DreamSim is timed on its torch path (``BatchSim``: one batched model call per step, no host copy)
-in ``state`` and ``pixels`` observation modes. MuJoCo is timed as one Gymnasium env (step; step +
-64x64 render) and as an ``AsyncVectorEnv`` over every core (step + render).
+in ``state`` and ``pixels`` observation modes, in float32 and with bf16 model calls. MuJoCo is
+timed as one Gymnasium env (step; step + 64x64 render) and as an ``AsyncVectorEnv`` over every core (step + render).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from dreamsim.device import describe_machine
+from dreamsim.device import describe_machine, resolve_device
 from dreamsim.sim.batch import BatchSim
 from dreamsim.tasks import load_task, make_real
 
@@ -25,6 +25,7 @@ class BenchConfig:
     task: str = "reacher"
     batches: tuple[int, ...] = (1, 64, 1024, 16384)
     obs_modes: tuple[str, ...] = ("state", "pixels")
+    precisions: tuple[str, ...] = ("fp32", "bf16")
     seconds: float = 3.0  # time spent measuring each configuration (after warm-up)
     device: str = "auto"
     checkpoint: str | None = None
@@ -47,8 +48,8 @@ def _timed(step: Any, seconds: float, sync: Any) -> tuple[int, float]:
     return calls, time.perf_counter() - start
 
 
-def dreamsim_rate(cfg: BenchConfig, batch: int, obs_mode: str) -> dict[str, Any]:
-    sim = BatchSim(cfg.task, batch, cfg.checkpoint, obs_mode, cfg.device)
+def dreamsim_rate(cfg: BenchConfig, batch: int, obs_mode: str, precision: str = "fp32") -> dict[str, Any]:
+    sim = BatchSim(cfg.task, batch, cfg.checkpoint, obs_mode, cfg.device, precision)
     sim.seed(range(batch))
     sim.reset()
     low = torch.as_tensor(sim.action_space.low, device=sim.device)
@@ -57,7 +58,7 @@ def dreamsim_rate(cfg: BenchConfig, batch: int, obs_mode: str) -> dict[str, Any]
     calls, elapsed = _timed(lambda: sim.step(actions), cfg.seconds, lambda: _sync(sim.device))
     rate = batch * calls / elapsed
     return {
-        "sim": "dreamsim",
+        "sim": "dreamsim" if precision == "fp32" else f"dreamsim ({precision})",
         "obs_mode": obs_mode,
         "batch": batch,
         "steps_per_s": rate,
@@ -119,16 +120,17 @@ def run(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
     workers = os.cpu_count() or 1
     say(f"mujoco, AsyncVectorEnv x{workers}")
     rows.append(mujoco_async_rate(cfg, workers))
-    for mode in cfg.obs_modes:
-        for batch in cfg.batches:
-            say(f"dreamsim {mode} batch {batch}")
-            rows.append(dreamsim_rate(cfg, batch, mode))
+    for precision in cfg.precisions:
+        for mode in cfg.obs_modes:
+            for batch in cfg.batches:
+                say(f"dreamsim {precision} {mode} batch {batch}")
+                rows.append(dreamsim_rate(cfg, batch, mode, precision))
     best_real_frames = max(r["frames_per_s"] for r in rows if r["sim"].startswith("mujoco"))
     best_real_steps = max(r["steps_per_s"] for r in rows if r["sim"].startswith("mujoco"))
     for r in rows:
         r["x_mujoco_steps"] = r["steps_per_s"] / best_real_steps
         r["x_mujoco_frames"] = r["frames_per_s"] / best_real_frames if r["frames_per_s"] else 0.0
-    device = BatchSim(cfg.task, 1, cfg.checkpoint, "state", cfg.device).device
+    device = resolve_device(cfg.device)
     return {"task": cfg.task, "device": str(device), "machine": describe_machine(), "config": cfg.__dict__, "rows": rows}
 
 

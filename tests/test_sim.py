@@ -122,3 +122,12 @@ def test_bad_input_raises_a_clear_error(tiny_checkpoint):
         gym.make("DreamSim-v0", task="walker")
     with pytest.raises(ValueError, match="trained for task 'reacher'"):
         gym.make("DreamSim/Hopper-v0", checkpoint=tiny_checkpoint)
+
+
+def test_bf16_precision_runs_and_stays_close(tiny_checkpoint):
+    envs = {p: _make(tiny_checkpoint, precision=p) for p in ("fp32", "bf16")}
+    out = {p: env.reset(seed=0)[0] for p, env in envs.items()}
+    assert envs["bf16"].observation_space.contains(out["bf16"])
+    assert np.abs(out["bf16"] - out["fp32"]).max() < 0.5
+    with pytest.raises(ValueError, match="unknown precision"):
+        _make(tiny_checkpoint, precision="fp8")

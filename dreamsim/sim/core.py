@@ -16,6 +16,7 @@ import torch
 from dreamsim.model.world_model import WorldModel
 
 OBS_MODES = ("state", "pixels", "latent", "dict")
+PRECISIONS = ("fp32", "bf16")
 _MASK32 = 0xFFFFFFFF
 
 
@@ -63,10 +64,14 @@ class DreamCore:
         action_low: torch.Tensor,
         action_high: torch.Tensor,
         obs_mode: str = "state",
+        precision: str = "fp32",
     ):
         if obs_mode not in OBS_MODES:
             raise ValueError(f"unknown obs_mode {obs_mode!r}: choose one of {OBS_MODES}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}: choose one of {PRECISIONS}")
         self.model = model.eval()
+        self.precision = precision
         self.episode_length = episode_length
         self.obs_mode = obs_mode
         self.device = next(model.parameters()).device
@@ -74,6 +79,10 @@ class DreamCore:
         self.action_high = action_high.to(self.device, torch.float32)
         cfg = model.cfg
         self._stoch_shape = (cfg.stoch, cfg.classes)
+
+    def _autocast(self) -> torch.autocast:
+        """bf16 matmuls and convolutions when asked for; the latent state itself stays float32."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     @torch.inference_mode()
     def initial(self, frames: torch.Tensor, states: torch.Tensor, seeds: torch.Tensor) -> SimState:
@@ -83,8 +92,9 @@ class DreamCore:
         states = states.to(self.device, torch.float32)
         seeds = seeds.to(self.device, torch.int64)
         t = torch.zeros_like(seeds)
-        deter, stoch = self.model.initial(frames, states, hash_uniform(seeds, t, self._stoch_shape))
-        return SimState(deter=deter, stoch=stoch, t=t, seed=seeds)
+        with self._autocast():
+            deter, stoch = self.model.initial(frames, states, hash_uniform(seeds, t, self._stoch_shape))
+        return SimState(deter=deter.float(), stoch=stoch.float(), t=t, seed=seeds)
 
     @torch.inference_mode()
     def transition(
@@ -98,25 +108,30 @@ class DreamCore:
         action = torch.maximum(torch.minimum(action.to(self.device, torch.float32), self.action_high), self.action_low)
         t = state.t + 1
         uniform = hash_uniform(state.seed, t, self._stoch_shape)
-        deter, stoch, disagreement = self.model.imagine(state.deter, state.stoch, action, uniform)
-        new = replace(state, deter=deter, stoch=stoch, t=t)
-        feat = self.model.features(deter, stoch)
-        reward = self.model.reward(feat)
-        terminated = self.model.continue_prob(feat) < 0.5
+        with self._autocast():
+            deter, stoch, disagreement = self.model.imagine(state.deter, state.stoch, action, uniform)
+            deter, stoch = deter.float(), stoch.float()
+            feat = self.model.features(deter, stoch)
+            reward = self.model.reward(feat)
+            terminated = self.model.continue_prob(feat) < 0.5
+            obs = self._observe(feat)
         truncated = (t >= self.episode_length) & ~terminated
-        return new, self._observe(new, feat), reward, terminated, truncated, {"disagreement": disagreement}
+        new = replace(state, deter=deter, stoch=stoch, t=t)
+        return new, obs, reward, terminated, truncated, {"disagreement": disagreement.float()}
 
     @torch.inference_mode()
     def observe(self, state: SimState) -> Any:
         """The observation of ``state`` in this core's ``obs_mode``."""
-        return self._observe(state, self.model.features(state.deter, state.stoch))
+        with self._autocast():
+            return self._observe(self.model.features(state.deter, state.stoch))
 
     @torch.inference_mode()
     def render(self, state: SimState) -> torch.Tensor:
         """Predicted uint8 frames ``(N, H, W, 3)``."""
-        return self.model.decode_frame(self.model.features(state.deter, state.stoch))
+        with self._autocast():
+            return self.model.decode_frame(self.model.features(state.deter, state.stoch))
 
-    def _observe(self, state: SimState, feat: torch.Tensor) -> Any:
+    def _observe(self, feat: torch.Tensor) -> Any:
         mode = self.obs_mode
         if mode == "state":
             return self.model.decode_state(feat)

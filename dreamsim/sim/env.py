@@ -20,6 +20,7 @@ class DreamSimEnv(gym.Env):
         obs_mode: ``state`` (the real env's Box), ``pixels`` (uint8 HxWx3), ``latent`` or ``dict``.
         device: ``auto`` (GPU when present), ``cpu`` or ``cuda``.
         render_mode: ``rgb_array`` (``render()`` returns the predicted frame) or ``None``.
+        precision: ``fp32`` (default) or ``bf16`` (faster model calls on hardware with bf16 units).
 
     ``reset(options={"obs": ..., "frame": ...})`` starts from a given real observation (state and
     uint8 frame); otherwise from a real start state shipped with the checkpoint. ``info`` of
@@ -35,10 +36,11 @@ class DreamSimEnv(gym.Env):
         obs_mode: str = "state",
         device: str = "auto",
         render_mode: str | None = None,
+        precision: str = "fp32",
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unsupported render_mode {render_mode!r}: use 'rgb_array' or None")
-        self.sim = BatchSim(task, 1, checkpoint, obs_mode, device)
+        self.sim = BatchSim(task, 1, checkpoint, obs_mode, device, precision)
         self.task = self.sim.task
         self.checkpoint = self.sim.checkpoint
         self.observation_space = self.sim.observation_space
