@@ -1,6 +1,6 @@
 """A small world with a known answer: a bright square that jumps where the action sends it.
 
-``s' = 0.3 s + 0.7 a`` on a 2-D position in [-1, 1]; the frame draws the square at ``s``. Copying the
+``s' = a`` on a 2-D position in [-1, 1]; the frame draws the square at ``s``. Copying the
 last observation is a poor predictor here (the square jumps every step); a model that learns the
 dynamics is much better.
 """
@@ -26,7 +26,7 @@ def dot_episode(rng: np.random.Generator, steps: int = 20) -> Episode:
     states, frames, actions = [pos.copy()], [_frame(pos)], []
     for _ in range(steps):
         a = rng.uniform(-1, 1, 2)
-        pos = 0.3 * pos + 0.7 * a
+        pos = a.copy()
         states.append(pos.copy())
         frames.append(_frame(pos))
         actions.append(a)

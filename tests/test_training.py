@@ -46,8 +46,8 @@ def test_model_learns_a_known_world_better_than_copying_the_last_frame(tmp_path)
     )  # fmt: skip
     cfg = TrainConfig(steps=200, batch_size=16, seq_len=10, lr=3e-3, eval_every=200, checkpoint_every=200)
     metrics = train(task, store.root, tmp_path / "run", cfg)
-    assert metrics["val/one_step/state_error"] < 0.5 * metrics["val/one_step/state_error_copy_last"]
-    assert metrics["val/one_step/psnr"] > metrics["val/one_step/psnr_copy_last"] + 2.0
+    assert metrics["val/one_step/state_error"] < 0.25 * metrics["val/one_step/state_error_copy_last"]
+    assert metrics["val/one_step/psnr"] > metrics["val/one_step/psnr_copy_last"] + 3.0
 
 
 def test_ctrl_c_leaves_a_clean_checkpoint(reacher_episodes, tmp_path, monkeypatch):
