@@ -1,4 +1,4 @@
-"""Command line: ``dreamsim collect | train | validate | demo | bench``."""
+"""Command line: ``dreamsim collect | train | validate | demo | bench | plan``."""
 
 from __future__ import annotations
 
@@ -71,6 +71,26 @@ def _bench(args: argparse.Namespace) -> None:
     print(f"written to {out / f'throughput-{kind}.json'}")
 
 
+def _plan(args: argparse.Namespace) -> None:
+    from dreamsim.planning.benchmark import PlanBenchConfig, markdown, run, write
+
+    cfg = PlanBenchConfig(
+        task=args.task,
+        rows=tuple(args.rows),
+        episodes=args.episodes,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        cem_preset=args.cem_preset,
+        mppi_preset=args.mppi_preset,
+        checkpoint=args.checkpoint,
+        device=args.device,
+    )
+    result = run(cfg, progress=True)
+    print(markdown(result))
+    if args.out:
+        print(f"written to {write(result, args.out)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamsim", description="Learned MuJoCo simulators as Gymnasium envs.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
@@ -119,6 +139,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="checkpoint folder (default: the task's shipped one)")
     p.add_argument("--out", default="benchmarks/results", help="folder for the JSON and Markdown results")
     p.set_defaults(func=_bench)
+
+    from dreamsim.planning.benchmark import ROWS
+    from dreamsim.planning.planner import PRESETS
+
+    p = sub.add_parser("plan", help="CEM/MPPI in DreamSim's latent space and in MuJoCo, scored in real MuJoCo")
+    p.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task card: {tasks}")
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="planners to run")
+    p.add_argument("--episodes", type=int, default=5)
+    p.add_argument("--max-steps", type=int, help="cap on each episode's steps (default: the card's episode length)")
+    p.add_argument("--seed", type=int, default=0, help="first episode seed (episodes use seed, seed + 1, ...)")
+    p.add_argument("--cem-preset", default="planet-cem", choices=sorted(PRESETS))
+    p.add_argument("--mppi-preset", default="tdmpc2-mppi", choices=sorted(PRESETS))
+    p.add_argument("--checkpoint", help="checkpoint folder (default: the task's shipped one)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", help="folder for planning-<task>-<cpu|gpu>.json and .md (default: print only)")
+    p.set_defaults(func=_plan)
     return parser
 
 

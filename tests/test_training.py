@@ -1,12 +1,8 @@
 import json
 
-import numpy as np
 import pytest
-from synthetic import SIZE, dot_episode
 
-from dreamsim.data import EpisodeStore
 from dreamsim.model import load_checkpoint
-from dreamsim.tasks import Camera, Task
 from dreamsim.training import TrainConfig, train
 
 
@@ -34,18 +30,9 @@ def test_resume_without_a_checkpoint(reacher_episodes, tmp_path):
         train("reacher", reacher_episodes, tmp_path, resume=True)
 
 
-def test_model_learns_a_known_world_better_than_copying_the_last_frame(tmp_path):
+def test_model_learns_a_known_world_better_than_copying_the_last_frame(dot_run):
     """The synthetic square world: a few hundred CPU steps must beat copy-last clearly."""
-    rng = np.random.default_rng(0)
-    store = EpisodeStore(tmp_path / "episodes")
-    for _ in range(44):
-        store.write(dot_episode(rng))
-    task = Task(
-        name="dot", title="Dot", gym_id="none", frame_size=SIZE, action_repeat=1, episode_length=20,
-        model_preset="tiny", camera=Camera(1.0, 0.0, 0.0, (0.0, 0.0, 0.0)), horizons=(1, 5),
-    )  # fmt: skip
-    cfg = TrainConfig(steps=200, batch_size=16, seq_len=10, lr=3e-3, eval_every=200, checkpoint_every=200)
-    metrics = train(task, store.root, tmp_path / "run", cfg)
+    _, metrics = dot_run
     assert metrics["val/one_step/state_error"] < 0.25 * metrics["val/one_step/state_error_copy_last"]
     assert metrics["val/one_step/psnr"] > metrics["val/one_step/psnr_copy_last"] + 3.0
 

@@ -58,12 +58,17 @@ class RSSM(nn.Module):
         x = self.img_in(torch.cat([stoch.flatten(1), action], -1))
         return self.gru(x, deter)
 
-    def prior_logits(self, deter: torch.Tensor) -> torch.Tensor:
-        """Per-head prior log-probs ``(K, N, stoch, classes)``."""
+    def prior_logits(self, deter: torch.Tensor, grouped: bool = False) -> torch.Tensor:
+        """Per-head prior log-probs ``(K, N, stoch, classes)``: every head on every row.
+
+        ``grouped=True`` (``N`` a multiple of ``K``) instead gives ``(N, stoch, classes)``, row block
+        ``k`` of ``N / K`` rows from head ``k`` alone: one head per trajectory, at ``1 / K`` the cost.
+        """
         k = self.cfg.ensemble
-        x = deter.unsqueeze(0).expand(k, *deter.shape)
+        x = deter.reshape(k, -1, deter.shape[-1]) if grouped else deter.unsqueeze(0).expand(k, *deter.shape)
         x = F.silu(self.prior_norm(self.prior_hidden(x)))
-        return self._logits(self.prior_out(x))
+        logits = self._logits(self.prior_out(x))
+        return logits.flatten(0, 1) if grouped else logits
 
     def post_logits(self, deter: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
         """Posterior log-probs ``(N, stoch, classes)``."""

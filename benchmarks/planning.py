@@ -1,0 +1,19 @@
+"""Planning benchmark: CEM and MPPI on DreamSim and on MuJoCo itself, and random, scored in real MuJoCo.
+
+    MUJOCO_GL=egl python benchmarks/planning.py reacher --episodes 5 --cem-preset tdmpc2-cem
+
+Same as `dreamsim plan <task> --out benchmarks/results`; writes
+benchmarks/results/planning-<task>-<device>.json and .md (the README's table).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from dreamsim.cli import main
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if "--out" not in args:
+        args += ["--out", "benchmarks/results"]
+    sys.exit(main(["plan", *args]))

@@ -1,0 +1,20 @@
+"""Latent MPC: CEM and MPPI planners, their objectives (learned model, MuJoCo) and real-env agents."""
+
+from dreamsim.planning.agents import MPCAgent, RandomAgent, TrueSimMPCAgent, evaluate
+from dreamsim.planning.objectives import Latent, LatentObjective, MujocoObjective, physics_state
+from dreamsim.planning.planner import PRESETS, Planner, PlannerConfig, planner_config
+
+__all__ = [
+    "PRESETS",
+    "Latent",
+    "LatentObjective",
+    "MPCAgent",
+    "MujocoObjective",
+    "Planner",
+    "PlannerConfig",
+    "RandomAgent",
+    "TrueSimMPCAgent",
+    "evaluate",
+    "physics_state",
+    "planner_config",
+]

@@ -1,0 +1,122 @@
+"""The planning benchmark behind ``dreamsim plan``: real MuJoCo return (mean and 95% CI over episodes)
+and milliseconds per action for planners on the learned model, on MuJoCo itself, and a random policy."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from dreamsim.device import describe_machine, resolve_device
+from dreamsim.planning.agents import Agent, MPCAgent, RandomAgent, TrueSimMPCAgent, evaluate
+from dreamsim.planning.planner import planner_config
+from dreamsim.tasks import load_task, make_real
+
+ROWS = ("random", "learned-cem", "learned-mppi", "true-cem", "true-mppi")
+
+
+@dataclass(frozen=True)
+class PlanBenchConfig:
+    task: str = "reacher"
+    rows: tuple[str, ...] = ROWS
+    episodes: int = 5
+    max_steps: int | None = None  # cap on an episode's agent steps (default: the card's episode length)
+    seed: int = 0
+    cem_preset: str = "planet-cem"
+    mppi_preset: str = "tdmpc2-mppi"
+    checkpoint: str | None = None
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.rows) - set(ROWS)
+        if unknown:
+            raise ValueError(f"unknown planning rows {sorted(unknown)}: choose from {ROWS}")
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be at least 1, got {self.episodes}")
+
+
+def _agent(row: str, cfg: PlanBenchConfig) -> tuple[Agent, str | None]:
+    """The agent for one row and the planner preset it uses."""
+    card = load_task(cfg.task)
+    env = make_real(card, render=False)
+    action_space = env.action_space
+    env.close()
+    if row == "random":
+        return RandomAgent(action_space, seed=cfg.seed), None  # type: ignore[arg-type]
+    source, method = row.split("-")
+    preset = cfg.cem_preset if method == "cem" else cfg.mppi_preset
+    planner = planner_config(preset)
+    if planner.method != method:
+        raise ValueError(f"row {row!r} needs a {method} preset, but {preset!r} is {planner.method}")
+    if source == "true":
+        return TrueSimMPCAgent(card, planner, seed=cfg.seed), preset
+    from dreamsim.sim.batch import load_for_task
+
+    model = load_for_task(card, cfg.checkpoint, resolve_device(cfg.device)).model
+    return MPCAgent(model, action_space, planner, seed=cfg.seed), preset  # type: ignore[arg-type]
+
+
+def run(cfg: PlanBenchConfig, progress: bool = False) -> dict[str, Any]:
+    """Evaluate every row on the same episode seeds; returns the JSON-ready result."""
+    card = load_task(cfg.task)
+    rows: dict[str, Any] = {}
+    for row in cfg.rows:
+        if progress:
+            print(f"{row}:", flush=True)
+        agent, preset = _agent(row, cfg)
+        start = time.perf_counter()
+        result = evaluate(card, agent, cfg.episodes, cfg.seed, cfg.max_steps, progress=progress)
+        rows[row] = {"preset": preset, **result, "seconds": time.perf_counter() - start}
+    out: dict[str, Any] = {
+        "task": card.name,
+        "gym_id": card.gym_id,
+        "config": asdict(cfg),
+        "machine": describe_machine(),
+        "device": str(resolve_device(cfg.device)),
+        "rows": rows,
+    }
+    # Share of the true-simulator planner's improvement over random that the learned model keeps.
+    if "random" in rows:
+        floor = rows["random"]["return_mean"]
+        for method in ("cem", "mppi"):
+            learned, true = rows.get(f"learned-{method}"), rows.get(f"true-{method}")
+            if learned and true and true["return_mean"] != floor:
+                out[f"kept_{method}"] = (learned["return_mean"] - floor) / (true["return_mean"] - floor)
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    cfg = result["config"]
+    cap = f", at most {cfg['max_steps']} steps each" if cfg["max_steps"] else ""
+    lines = [
+        f"Planning on {result['gym_id']}: return in real MuJoCo over {cfg['episodes']} episodes "
+        f"(seeds {cfg['seed']}..{cfg['seed'] + cfg['episodes'] - 1}{cap}), mean ± 95% CI; "
+        f"planning on {result['device']}, {result['machine'].get('cpu_count', '?')} CPU cores.",
+        "",
+        "| planner | model | settings | return | ms / action |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in result["rows"].items():
+        model = {"random": "none", "learned": "DreamSim", "true": "MuJoCo"}[name.split("-")[0]]
+        method = name.split("-")[1].upper() if "-" in name else "random"
+        lines.append(
+            f"| {method} | {model} | {row['preset'] or '-'} | {row['return_mean']:.2f} ± {row['return_ci95']:.2f} "
+            f"| {row['ms_per_action']:.1f} |"
+        )
+    kept = [f"{m.upper()} {100 * result[f'kept_{m}']:.0f}%" for m in ("cem", "mppi") if f"kept_{m}" in result]
+    if kept:
+        lines += ["", "Share of the MuJoCo planner's gain over random kept by the DreamSim planner: " + ", ".join(kept) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write(result: dict[str, Any], out: str | Path) -> Path:
+    """``planning-<task>-<cpu|gpu>.json`` and ``.md`` under ``out``; returns the JSON path."""
+    import json
+
+    from dreamsim.files import write_text
+
+    kind = "gpu" if result["device"].startswith("cuda") else "cpu"
+    stem = Path(out) / f"planning-{result['task']}-{kind}"
+    write_text(stem.with_suffix(".md"), markdown(result))
+    return write_text(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,160 @@
+"""Planners: known optima, the action box, untouched inputs, and the agents in the real envs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dreamsim.cli import main
+from dreamsim.model import load_checkpoint
+from dreamsim.planning import (
+    Latent,
+    LatentObjective,
+    MPCAgent,
+    MujocoObjective,
+    Planner,
+    PlannerConfig,
+    RandomAgent,
+    TrueSimMPCAgent,
+    evaluate,
+    physics_state,
+    planner_config,
+)
+from dreamsim.stats import mean_ci95
+from dreamsim.tasks import make_real
+
+SMALL = {"horizon": 3, "samples": 64, "elites": 8, "iterations": 4}
+
+
+class Quadratic:
+    """Return ``-sum_h |a_h - target|^2``: the optimum is ``target`` at every step (clipped to the box)."""
+
+    def __init__(self, target: list[float], low: list[float], high: list[float]):
+        self.target = torch.tensor(target)
+        self.action_low, self.action_high = torch.tensor(low), torch.tensor(high)
+        self.device = torch.device("cpu")
+        self.seen: list[torch.Tensor] = []
+
+    def returns(self, start, actions, discount, generator):  # noqa: ANN001
+        self.seen.append(actions.clone())
+        return -(actions - self.target).square().sum((1, 2))
+
+    def policy_actions(self, start, policy, count, horizon):  # noqa: ANN001
+        return policy(start).expand(count, horizon, -1)
+
+
+@pytest.mark.parametrize("method", ["cem", "mppi"])
+def test_planners_find_a_known_optimum_inside_the_box(method):
+    objective = Quadratic([0.7, 0.3], low=[-2.0, 0.0], high=[2.0, 1.0])
+    planner = Planner(objective, PlannerConfig(method=method, horizon=4, samples=256, elites=32, iterations=8))
+    action = planner.plan(start=None)
+    assert torch.allclose(action, objective.target, atol=0.05)
+    assert torch.allclose(planner.to_env(planner.plan_mean), objective.target.expand(4, -1), atol=0.1)
+
+
+@pytest.mark.parametrize("method", ["cem", "mppi"])
+def test_every_candidate_and_action_lies_in_the_action_space(method):
+    objective = Quadratic([5.0, -3.0], low=[-2.0, 0.0], high=[2.0, 1.0])  # optimum outside: the corner
+    planner = Planner(objective, PlannerConfig(method=method, **SMALL))
+    action = planner.plan(start=None)
+    seen = torch.cat(objective.seen)
+    assert (seen >= objective.action_low).all() and (seen <= objective.action_high).all()
+    assert torch.allclose(action, torch.tensor([2.0, 0.0]), atol=0.1)
+
+
+def test_policy_samples_join_the_population():
+    """With one elite, one iteration and a policy that proposes the optimum, the plan is the policy's."""
+    objective = Quadratic([0.25, -0.5], low=[-1.0, -1.0], high=[1.0, 1.0])
+    config = PlannerConfig(method="cem", horizon=2, samples=8, elites=1, iterations=1, policy_samples=1)
+    planner = Planner(objective, config, policy=lambda start: torch.tensor([[0.25, -0.5]]))
+    assert torch.allclose(planner.plan(start=None), objective.target, atol=1e-6)
+    with pytest.raises(ValueError, match="needs a policy"):
+        Planner(objective, config)
+
+
+def test_warm_start_shifts_the_previous_plan():
+    objective = Quadratic([0.5, 0.5], low=[-1.0, -1.0], high=[1.0, 1.0])
+    planner = Planner(objective, PlannerConfig(method="cem", horizon=3, samples=64, elites=8, iterations=3))
+    planner.plan(start=None)
+    first = planner.plan_mean.clone()
+    objective.seen.clear()
+    still = {"init_std": 1e-3, "min_std": 1e-4, "max_std": 1e-3}
+    planner.config = PlannerConfig(method="cem", horizon=3, samples=64, elites=8, iterations=1, **still)
+    planner.plan(start=None)
+    # With a tiny std every candidate sits on the warm start: the old plan from step 1 on, then zero.
+    assert torch.allclose(objective.seen[0][0, :2], planner.to_env(first[1:]), atol=0.01)
+    planner.reset()
+    assert planner.plan_mean is None
+
+
+def test_config_errors_name_the_fix():
+    with pytest.raises(ValueError, match="choose one of"):
+        PlannerConfig(method="ilqr")
+    with pytest.raises(ValueError, match="elites"):
+        PlannerConfig(samples=16, elites=32)
+    with pytest.raises(ValueError, match="unknown planner preset"):
+        planner_config("dreamer")
+    assert planner_config("planet-cem").horizon == 12 and planner_config("tdmpc2-mppi", samples=128).samples == 128
+
+
+def test_learned_model_planner_finds_the_optimum_of_a_learned_world(dot_run):
+    """In the square world the reward is ``-|a|``: a model-based plan must keep the action near 0,
+    where random actions average |a| of about 0.77."""
+    checkpoint, _ = dot_run
+    model = load_checkpoint(checkpoint).model
+    objective = LatentObjective(model, torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0]))
+    frame = torch.full((1, 16, 16, 3), 40, dtype=torch.uint8)
+    deter, stoch = model.initial(frame, torch.tensor([[0.5, -0.5]]))
+    start = Latent(deter.clone(), stoch.clone())
+    before = (start.deter.clone(), start.stoch.clone())
+    for method in ("cem", "mppi"):
+        planner = Planner(objective, PlannerConfig(method=method, horizon=2, samples=256, elites=32, iterations=5))
+        action = planner.plan(start)
+        assert action.norm() < 0.3, f"{method} planned {action.tolist()}"
+    assert torch.equal(start.deter, before[0]) and torch.equal(start.stoch, before[1])
+
+
+def test_true_simulator_planner_balances_the_pendulum_and_leaves_the_state_alone():
+    env = make_real("inverted_pendulum", render=False)
+    random_lengths = evaluate("inverted_pendulum", RandomAgent(env.action_space, seed=0), episodes=3)["lengths"]
+    agent = TrueSimMPCAgent("inverted_pendulum", PlannerConfig(method="mppi", **SMALL))
+    result = evaluate("inverted_pendulum", agent, episodes=1, max_steps=40)
+    assert max(random_lengths) < 40
+    assert result["lengths"] == [40] and result["return_mean"] == 40.0
+
+    env.reset(seed=3)
+    start = physics_state(env)
+    saved = start.copy()
+    objective = MujocoObjective("inverted_pendulum")
+    objective.returns(start, torch.zeros(4, 3, 1), 1.0, torch.Generator())
+    assert np.array_equal(start, saved) and np.array_equal(physics_state(env), saved)
+
+
+def test_mpc_agent_acts_in_the_real_env_from_frames_and_state(tiny_checkpoint):
+    model = load_checkpoint(tiny_checkpoint).model
+    env = make_real("reacher", render=False)
+    agent = MPCAgent(model, env.action_space, PlannerConfig(method="mppi", **SMALL), seed=1)
+    result = evaluate("reacher", agent, episodes=1, max_steps=4)
+    assert result["lengths"] == [4] and np.isfinite(result["return_mean"]) and result["ms_per_action"] > 0
+    with pytest.raises(ValueError, match="needs the real frame"):
+        agent.act(np.zeros(10, np.float32), None)
+
+
+def test_plan_cli_writes_the_benchmark_json(tiny_checkpoint, tmp_path):
+    args = ["plan", "reacher", "--rows", "random", "learned-mppi", "--mppi-preset", "tdmpc2-mppi"]
+    args += ["--episodes", "2", "--max-steps", "2", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path)]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "planning-reacher-cpu.json").read_text())
+    assert set(result["rows"]) == {"random", "learned-mppi"}
+    assert all(r["lengths"] == [2, 2] for r in result["rows"].values())
+    assert "| MPPI | DreamSim | tdmpc2-mppi |" in (tmp_path / "planning-reacher-cpu.md").read_text()
+    assert main(["plan", "reacher", "--rows", "learned-cem", "--cem-preset", "tdmpc2-mppi", "--episodes", "1"]) == 2
+
+
+def test_mean_ci95_uses_student_t():
+    mean, half = mean_ci95([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.303 / np.sqrt(3), rel=1e-3)
+    assert mean_ci95([5.0]) == (5.0, 0.0)
