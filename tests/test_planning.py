@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dreamsim.cli import main
+from dreamsim.control import RandomAgent, evaluate
 from dreamsim.model import load_checkpoint
 from dreamsim.planning import (
     Latent,
@@ -17,9 +18,7 @@ from dreamsim.planning import (
     MujocoObjective,
     Planner,
     PlannerConfig,
-    RandomAgent,
     TrueSimMPCAgent,
-    evaluate,
     physics_state,
     planner_config,
 )

@@ -1,6 +1,6 @@
 """Latent MPC: CEM and MPPI planners, their objectives (learned model, MuJoCo) and real-env agents."""
 
-from dreamsim.planning.agents import MPCAgent, RandomAgent, TrueSimMPCAgent, evaluate
+from dreamsim.planning.agents import MPCAgent, TrueSimMPCAgent
 from dreamsim.planning.objectives import Latent, LatentObjective, MujocoObjective, physics_state
 from dreamsim.planning.planner import PRESETS, Planner, PlannerConfig, planner_config
 
@@ -12,9 +12,7 @@ __all__ = [
     "MujocoObjective",
     "Planner",
     "PlannerConfig",
-    "RandomAgent",
     "TrueSimMPCAgent",
-    "evaluate",
     "physics_state",
     "planner_config",
 ]

@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dreamsim.control import Agent, RandomAgent, evaluate
 from dreamsim.device import describe_machine, resolve_device
-from dreamsim.planning.agents import Agent, MPCAgent, RandomAgent, TrueSimMPCAgent, evaluate
+from dreamsim.planning.agents import MPCAgent, TrueSimMPCAgent
 from dreamsim.planning.planner import planner_config
 from dreamsim.tasks import load_task, make_real
 

@@ -1,0 +1,95 @@
+"""Agents acting in the real MuJoCo twin, and the episode loop that scores them.
+
+An agent is anything with ``needs_frames``, ``reset(env)`` and ``act(obs, frame) -> action``:
+``RandomAgent`` (the floor), ``PolicyAgent`` (an SB3 policy), the planners' ``MPCAgent``.
+``evaluate`` runs one for whole real episodes and reports returns with a 95% CI.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from dreamsim.stats import mean_ci95
+from dreamsim.tasks import Task, load_task, make_real
+
+
+class Agent(Protocol):
+    needs_frames: bool  # whether ``act`` needs the rendered frame
+
+    def reset(self, env: gym.Env) -> None: ...
+
+    def act(self, obs: np.ndarray, frame: np.ndarray | None) -> np.ndarray: ...
+
+
+class PolicyAgent:
+    """An SB3 model (anything with ``predict(obs, deterministic=...)``) on state observations."""
+
+    needs_frames = False
+
+    def __init__(self, model: Any, deterministic: bool = True):
+        self.model = model
+        self.deterministic = deterministic
+
+    def reset(self, env: gym.Env) -> None:
+        pass
+
+    def act(self, obs: np.ndarray, frame: np.ndarray | None) -> np.ndarray:
+        action, _ = self.model.predict(obs, deterministic=self.deterministic)
+        return np.asarray(action)
+
+
+class RandomAgent:
+    """Uniform random actions from the action space."""
+
+    needs_frames = False
+
+    def __init__(self, action_space: gym.spaces.Box, seed: int = 0):
+        self.action_space = action_space
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, env: gym.Env) -> None:
+        pass
+
+    def act(self, obs: np.ndarray, frame: np.ndarray | None) -> np.ndarray:
+        space = self.action_space
+        return self.rng.uniform(space.low, space.high).astype(space.dtype)
+
+
+def evaluate(
+    task: str | Task, agent: Agent, episodes: int = 5, seed: int = 0, max_steps: int | None = None, progress: bool = False
+) -> dict[str, Any]:
+    """Run ``agent`` for ``episodes`` real episodes (seeds ``seed, seed + 1, ...``); ``max_steps`` caps
+    an episode's length. Returns the returns, their mean and 95% CI, and milliseconds per action."""
+    card = load_task(task)
+    env = make_real(card, render=agent.needs_frames)
+    returns, lengths, think = [], [], []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        agent.reset(env)
+        total, steps, done = 0.0, 0, False
+        while not done and (max_steps is None or steps < max_steps):
+            frame = np.asarray(env.render()) if agent.needs_frames else None
+            start = time.perf_counter()
+            action = agent.act(obs, frame)
+            think.append(time.perf_counter() - start)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            steps += 1
+            done = terminated or truncated
+        returns.append(total)
+        lengths.append(steps)
+        if progress:
+            print(f"  episode {episode + 1}/{episodes}: return {total:.2f} over {steps} steps", flush=True)
+    env.close()
+    mean, ci = mean_ci95(returns)
+    return {
+        "returns": returns,
+        "lengths": lengths,
+        "return_mean": mean,
+        "return_ci95": ci,
+        "ms_per_action": 1000.0 * float(np.mean(think)),
+    }
