@@ -1,0 +1,21 @@
+"""PPO trained only in DreamSim, evaluated in real MuJoCo as it learns.
+
+    MUJOCO_GL=egl python agents/ppo_in_dream.py reacher --steps 200000
+    tensorboard --logdir runs/ppo-in-dream-reacher/tb
+
+Writes runs/ppo-in-dream-<task>/{policy.zip, returns.json, tb/}; the world model is the task's
+shipped checkpoint unless --checkpoint names another. Real episodes are only used to evaluate.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from dreamsim.imagination import recipe_main
+
+DEFAULTS = {"steps": 200_000, "num_envs": 64, "eval_every": 50_000}
+# 64 envs x 64 steps per rollout, minibatches of 512; SB3's other PPO defaults.
+PPO_KWARGS = {"n_steps": 64, "batch_size": 512}
+
+if __name__ == "__main__":
+    recipe_main("ppo", __doc__ or "", DEFAULTS, PPO_KWARGS, sys.argv[1:])

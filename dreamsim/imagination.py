@@ -1,0 +1,144 @@
+"""Train a Stable-Baselines3 agent in DreamSim only, scoring it on the real MuJoCo twin as it learns.
+
+``train_in_dream`` is what the ``agents/`` recipes and ``dreamsim demo`` share: the batched SB3
+``VecEnv`` over the learned simulator, TensorBoard logging, a progress bar, an evaluation in real
+MuJoCo every ``eval_every`` steps (logged as ``real/return``), and the saved policy. Real episodes
+are used for evaluation only; the agent never trains on them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm import tqdm
+
+from dreamsim.control import PolicyAgent, RandomAgent, evaluate
+from dreamsim.files import write_atomic, write_text
+from dreamsim.tasks import load_task, make_real
+
+ALGOS = {"sac": SAC, "ppo": PPO}
+
+
+@dataclass(frozen=True)
+class DreamTrainConfig:
+    """One run of an SB3 agent in imagination. ``algo_kwargs`` go to the SB3 constructor."""
+
+    algo: str = "sac"
+    steps: int = 20_000  # environment steps in DreamSim (all envs together)
+    num_envs: int = 16
+    eval_every: int = 5_000
+    eval_episodes: int = 5
+    seed: int = 0
+    checkpoint: str | None = None  # world model (default: the task's shipped one)
+    device: str = "auto"  # where DreamSim runs
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"unknown algo {self.algo!r}: choose one of {sorted(ALGOS)}")
+        if min(self.steps, self.num_envs, self.eval_every, self.eval_episodes) < 1:
+            raise ValueError("steps, num_envs, eval_every and eval_episodes must all be at least 1")
+
+
+class RealEvalCallback(BaseCallback):
+    """Every ``every`` env steps, run the policy for ``episodes`` real episodes; log and keep the results."""
+
+    def __init__(self, task: str, every: int, episodes: int, seed: int, bar: tqdm | None = None):
+        super().__init__()
+        self.task, self.every, self.episodes, self.seed, self.bar = task, every, episodes, seed, bar
+        self.history: list[dict[str, Any]] = []
+        self._next = every
+
+    def evaluate_now(self) -> dict[str, Any]:
+        result = evaluate(self.task, PolicyAgent(self.model), self.episodes, self.seed)
+        entry = {"dream_steps": self.num_timesteps, **result}
+        self.history.append(entry)
+        self.logger.record("real/return", result["return_mean"])
+        self.logger.record("real/return_ci95", result["return_ci95"])
+        self.logger.dump(self.num_timesteps)
+        if self.bar is not None:
+            self.bar.set_postfix(real_return=f"{result['return_mean']:.2f}")
+        return entry
+
+    def _on_step(self) -> bool:
+        if self.bar is not None:
+            self.bar.update(self.model.n_envs)  # type: ignore[union-attr]
+        if self.num_timesteps >= self._next:
+            self._next += self.every
+            self.evaluate_now()
+        return True
+
+
+def train_in_dream(task: str, out: str | Path, config: DreamTrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Train ``config.algo`` on DreamSim for ``task``; write ``policy.zip``, ``returns.json`` and ``tb/``
+    under ``out``. Returns the summary: real returns over training, final and random-policy returns."""
+    from dreamsim.integrations.sb3 import DreamSimVecEnv
+
+    card = load_task(task)
+    out = Path(out)
+    env = DreamSimVecEnv(card.name, num_envs=config.num_envs, checkpoint=config.checkpoint, device=config.device)
+    env.seed(config.seed)
+    kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **config.algo_kwargs}
+    model = ALGOS[config.algo]("MlpPolicy", env, tensorboard_log=str(out / "tb"), **kwargs)
+    bar = tqdm(total=config.steps, unit="step", desc=f"{config.algo} in DreamSim {card.name}", disable=not progress)
+    callback = RealEvalCallback(card.name, config.eval_every, config.eval_episodes, config.seed + 10_000, bar)
+    model.learn(config.steps, callback=callback, tb_log_name=config.algo)
+    bar.close()
+    if not callback.history or callback.history[-1]["dream_steps"] != callback.num_timesteps:
+        callback.evaluate_now()
+    write_atomic(out / "policy.zip", lambda p: model.save(p))
+    real = make_real(card, render=False)
+    random = evaluate(card, RandomAgent(real.action_space, seed=config.seed), config.eval_episodes, config.seed + 10_000)  # type: ignore[arg-type]
+    real.close()
+    summary = {
+        "task": card.name,
+        "config": asdict(config),
+        "real_env_steps_for_training": 0,
+        "history": callback.history,
+        "final": callback.history[-1],
+        "random": random,
+        "policy": str(out / "policy.zip"),
+    }
+    write_text(out / "returns.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def recipe_main(
+    algo: str, doc: str, defaults: dict[str, int], algo_kwargs: dict[str, Any], argv: list[str] | None = None
+) -> dict[str, Any]:
+    """The command line of an ``agents/`` recipe: ``<task> --steps --num-envs --eval-every ...``;
+    ``defaults`` holds the recipe's ``steps``, ``num_envs`` and ``eval_every``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", nargs="?", default="reacher")
+    parser.add_argument("--steps", type=int, default=defaults["steps"], help="DreamSim steps over all envs")
+    parser.add_argument("--num-envs", type=int, default=defaults["num_envs"])
+    parser.add_argument("--eval-every", type=int, default=defaults["eval_every"], help="DreamSim steps between real evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=10, help="real episodes per evaluation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", help="world model checkpoint (default: the task's shipped one)")
+    parser.add_argument("--out", help=f"run folder (default: runs/{algo}-in-dream-<task>)")
+    args = parser.parse_args(argv)
+    config = DreamTrainConfig(
+        algo=algo,
+        steps=args.steps,
+        num_envs=args.num_envs,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        seed=args.seed,
+        checkpoint=args.checkpoint,
+        algo_kwargs=algo_kwargs,
+    )
+    summary = train_in_dream(args.task, args.out or f"runs/{algo}-in-dream-{args.task}", config)
+    final, random = summary["final"], summary["random"]
+    print(
+        f"real {args.task} return after {final['dream_steps']} DreamSim steps: {final['return_mean']:.2f} "
+        f"± {final['return_ci95']:.2f} (random policy {random['return_mean']:.2f}); policy: {summary['policy']}"
+    )
+    return summary
