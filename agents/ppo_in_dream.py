@@ -5,6 +5,7 @@
 
 Writes runs/ppo-in-dream-<task>/{policy.zip, returns.json, tb/}; the world model is the task's
 shipped checkpoint unless --checkpoint names another. Real episodes are only used to evaluate.
+SB3 settings: dreamsim.imagination.ALGO_DEFAULTS.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import sys
 from dreamsim.imagination import recipe_main
 
 DEFAULTS = {"steps": 200_000, "num_envs": 64, "eval_every": 50_000}
-# 64 envs x 64 steps per rollout, minibatches of 512; SB3's other PPO defaults.
-PPO_KWARGS = {"n_steps": 64, "batch_size": 512}
 
 if __name__ == "__main__":
-    recipe_main("ppo", __doc__ or "", DEFAULTS, PPO_KWARGS, sys.argv[1:])
+    recipe_main("ppo", __doc__ or "", DEFAULTS, sys.argv[1:])

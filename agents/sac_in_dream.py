@@ -5,6 +5,7 @@
 
 Writes runs/sac-in-dream-<task>/{policy.zip, returns.json, tb/}; the world model is the task's
 shipped checkpoint unless --checkpoint names another. Real episodes are only used to evaluate.
+SB3 settings: dreamsim.imagination.ALGO_DEFAULTS.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import sys
 from dreamsim.imagination import recipe_main
 
 DEFAULTS = {"steps": 40_000, "num_envs": 16, "eval_every": 10_000}
-# Imagined transitions are cheap and plentiful: a larger batch, two updates per 16 transitions.
-SAC_KWARGS = {"learning_starts": 1_000, "batch_size": 512, "train_freq": 1, "gradient_steps": 2}
 
 if __name__ == "__main__":
-    recipe_main("sac", __doc__ or "", DEFAULTS, SAC_KWARGS, sys.argv[1:])
+    recipe_main("sac", __doc__ or "", DEFAULTS, sys.argv[1:])

@@ -12,6 +12,8 @@ from pathlib import Path
 from dreamsim.registration import DEFAULT_TASK
 from dreamsim.tasks import list_tasks, load_task
 
+DEMO_AGENT_STEPS = 30_000  # a few minutes of SAC in DreamSim on a 2-core CPU
+
 
 def _collect(args: argparse.Namespace) -> None:
     from dreamsim.data import collect
@@ -45,7 +47,16 @@ def _validate(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from dreamsim.validation.demo import run_demo
 
-    summary = run_demo(args.task, args.out, seed=args.seed, steps=args.steps, device=args.device)
+    summary = run_demo(
+        args.task,
+        args.out,
+        seed=args.seed,
+        steps=args.steps,
+        device=args.device,
+        agent_steps=args.agent_steps,
+        episodes=args.episodes,
+        progress=True,
+    )
     print(summary.read_text())
     print(f"demo written to {summary.parent}")
 
@@ -124,12 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_validate)
 
-    p = sub.add_parser("demo", help="DreamSim beside MuJoCo from the same start, same actions: video + errors")
+    p = sub.add_parser("demo", help="DreamSim beside MuJoCo (video + errors), then SAC trained in DreamSim, scored in MuJoCo")
     p.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task card: {tasks}")
     p.add_argument("--out", default="demo", help="output folder")
     p.add_argument("--steps", type=int, help="steps to roll (default: the card's episode length)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--agent-steps", type=int, default=DEMO_AGENT_STEPS, help="SAC steps in DreamSim (0: skip the agent)")
+    p.add_argument("--episodes", type=int, default=10, help="real episodes to score the agent and the baselines")
     p.set_defaults(func=_demo)
     p = sub.add_parser("bench", help="throughput of DreamSim against real MuJoCo on this machine")
     p.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task card: {tasks}")

@@ -1,7 +1,7 @@
 """Agents acting in the real MuJoCo twin, and the episode loop that scores them.
 
 An agent is anything with ``needs_frames``, ``reset(env)`` and ``act(obs, frame) -> action``:
-``RandomAgent`` (the floor), ``PolicyAgent`` (an SB3 policy), the planners' ``MPCAgent``.
+``RandomAgent`` and ``ConstantAgent`` (floors), ``PolicyAgent`` (an SB3 policy), the planners' ``MPCAgent``.
 ``evaluate`` runs one for whole real episodes and reports returns with a 95% CI.
 """
 
@@ -57,6 +57,22 @@ class RandomAgent:
     def act(self, obs: np.ndarray, frame: np.ndarray | None) -> np.ndarray:
         space = self.action_space
         return self.rng.uniform(space.low, space.high).astype(space.dtype)
+
+
+class ConstantAgent:
+    """The same action every step; by default the middle of the box (zero torque for most tasks)."""
+
+    needs_frames = False
+
+    def __init__(self, action_space: gym.spaces.Box, action: np.ndarray | None = None):
+        middle = (action_space.low + action_space.high) / 2
+        self.action = np.asarray(middle if action is None else action, dtype=action_space.dtype)
+
+    def reset(self, env: gym.Env) -> None:
+        pass
+
+    def act(self, obs: np.ndarray, frame: np.ndarray | None) -> np.ndarray:
+        return self.action.copy()
 
 
 def evaluate(

@@ -22,11 +22,18 @@ from dreamsim.files import write_atomic, write_text
 from dreamsim.tasks import load_task, make_real
 
 ALGOS = {"sac": SAC, "ppo": PPO}
+# SB3 settings for imagination, under any given in ``algo_kwargs``. Imagined transitions are cheap:
+# SAC takes a larger batch and two updates per batched step; PPO rolls 64 steps per env per update.
+ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sac": {"learning_starts": 1_000, "batch_size": 512, "train_freq": 1, "gradient_steps": 2},
+    "ppo": {"n_steps": 64, "batch_size": 512},
+}
 
 
 @dataclass(frozen=True)
 class DreamTrainConfig:
-    """One run of an SB3 agent in imagination. ``algo_kwargs`` go to the SB3 constructor."""
+    """One run of an SB3 agent in imagination. ``algo_kwargs`` go to the SB3 constructor, over
+    ``ALGO_DEFAULTS[algo]``."""
 
     algo: str = "sac"
     steps: int = 20_000  # environment steps in DreamSim (all envs together)
@@ -83,7 +90,7 @@ def train_in_dream(task: str, out: str | Path, config: DreamTrainConfig, progres
     out = Path(out)
     env = DreamSimVecEnv(card.name, num_envs=config.num_envs, checkpoint=config.checkpoint, device=config.device)
     env.seed(config.seed)
-    kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **config.algo_kwargs}
+    kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **ALGO_DEFAULTS[config.algo], **config.algo_kwargs}
     model = ALGOS[config.algo]("MlpPolicy", env, tensorboard_log=str(out / "tb"), **kwargs)
     bar = tqdm(total=config.steps, unit="step", desc=f"{config.algo} in DreamSim {card.name}", disable=not progress)
     callback = RealEvalCallback(card.name, config.eval_every, config.eval_episodes, config.seed + 10_000, bar)
@@ -108,9 +115,7 @@ def train_in_dream(task: str, out: str | Path, config: DreamTrainConfig, progres
     return summary
 
 
-def recipe_main(
-    algo: str, doc: str, defaults: dict[str, int], algo_kwargs: dict[str, Any], argv: list[str] | None = None
-) -> dict[str, Any]:
+def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] | None = None) -> dict[str, Any]:
     """The command line of an ``agents/`` recipe: ``<task> --steps --num-envs --eval-every ...``;
     ``defaults`` holds the recipe's ``steps``, ``num_envs`` and ``eval_every``."""
     import argparse
@@ -133,7 +138,6 @@ def recipe_main(
         eval_episodes=args.eval_episodes,
         seed=args.seed,
         checkpoint=args.checkpoint,
-        algo_kwargs=algo_kwargs,
     )
     summary = train_in_dream(args.task, args.out or f"runs/{algo}-in-dream-{args.task}", config)
     final, random = summary["final"], summary["random"]

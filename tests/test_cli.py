@@ -27,16 +27,22 @@ def test_cli_errors_name_the_problem(capsys):
     assert "unknown task 'walker'" in capsys.readouterr().err
 
 
-def test_demo_writes_video_and_summary(tiny_checkpoint, tmp_path):
-    summary = run_demo("reacher", tmp_path, steps=10, checkpoint=tiny_checkpoint)
+def test_demo_writes_video_summary_and_the_agent_trained_in_dream(tiny_checkpoint, tmp_path):
+    summary = run_demo("reacher", tmp_path, steps=10, checkpoint=tiny_checkpoint, agent_steps=64, episodes=2)
     assert (tmp_path / "side_by_side.mp4").stat().st_size > 1000
     data = json.loads((tmp_path / "summary.json").read_text())
     assert data["steps"] >= 1 and "1" in data["horizons"]
-    assert "MuJoCo" in summary.read_text()
+    agent = data["agent"]
+    assert agent["dream_steps"] == 64 and agent["real_env_steps_for_training"] == 0
+    for policy in ("trained", "random", "constant"):
+        assert agent[policy]["lengths"] == [50, 50] and agent[policy]["return_mean"] <= 0
+    assert (tmp_path / "agent" / "policy.zip").is_file()
+    text = summary.read_text()
+    assert "MuJoCo" in text and "SAC trained in DreamSim only" in text
 
 
 @pytest.mark.skipif(not (assets_dir() / "reacher" / "config.json").is_file(), reason="no shipped reacher checkpoint")
 def test_demo_on_the_shipped_default(tmp_path):
-    assert main(["demo", "--out", str(tmp_path), "--steps", "20"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--steps", "20", "--agent-steps", "0"]) == 0
     data = json.loads((tmp_path / "summary.json").read_text())
     assert data["steps"] == 20

@@ -1,16 +1,24 @@
-"""``dreamsim demo``: the same random actions from the same real start state, in MuJoCo and in
-DreamSim; writes a side-by-side video (real | predicted) and an error summary."""
+"""``dreamsim demo``: DreamSim beside MuJoCo, then an agent trained in DreamSim alone, scored in MuJoCo.
+
+1. The same random actions from the same real start state in both simulators: a side-by-side video
+   (real | predicted) and the errors per horizon.
+2. SAC trained for ``agent_steps`` DreamSim steps (no real data), then run in real MuJoCo beside a
+   random policy and a constant middle-of-the-box action, with 95% CIs over ``episodes`` episodes.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import imageio.v2 as imageio
 import numpy as np
 import torch
 
+from dreamsim.control import ConstantAgent, evaluate
 from dreamsim.files import write_atomic, write_text
+from dreamsim.imagination import DreamTrainConfig, train_in_dream
 from dreamsim.sim.env import DreamSimEnv
 from dreamsim.tasks import load_task, make_real
 from dreamsim.training.evaluation import psnr
@@ -23,8 +31,12 @@ def run_demo(
     steps: int | None = None,
     device: str = "auto",
     checkpoint: str | Path | None = None,
+    agent_steps: int = 0,
+    episodes: int = 10,
+    progress: bool = False,
 ) -> Path:
-    """Run the demo; returns the path of ``summary.md`` (beside it: ``side_by_side.mp4``, ``summary.json``)."""
+    """Run the demo; returns the path of ``summary.md`` (beside it: ``side_by_side.mp4``, ``summary.json``,
+    and with ``agent_steps > 0`` the agent's run in ``agent/``)."""
     card = load_task(task)
     out = Path(out)
     dream = DreamSimEnv(card.name, checkpoint=checkpoint, device=device, render_mode="rgb_array")
@@ -71,7 +83,7 @@ def run_demo(
             "psnr": float(frame_psnr[h]),
             "psnr_copy_first": float(copy_psnr[h]),
         }
-    summary = {
+    summary: dict[str, Any] = {
         "task": card.name,
         "checkpoint": str(dream.checkpoint),
         "seed": seed,
@@ -80,6 +92,10 @@ def run_demo(
         "return_dream": float(np.sum(dream_rewards)),
         "horizons": per_horizon,
     }
+    agent_text = ""
+    if agent_steps > 0:
+        agent = _agent_in_dream(card.name, out / "agent", agent_steps, episodes, seed, checkpoint, device, progress)
+        summary["agent"], agent_text = agent, _agent_markdown(agent)
     scale = 4
     video = [
         np.kron(np.concatenate([r, d], 1), np.ones((scale, scale, 1), np.uint8))
@@ -98,5 +114,47 @@ def run_demo(
         "|---|---|---|---|---|\n"
         f"{rows}\n\n"
         f"Return over the episode: MuJoCo {summary['return_real']:.2f}, DreamSim {summary['return_dream']:.2f}\n"
+        f"{agent_text}"
     )
     return write_text(out / "summary.md", text)
+
+
+def _agent_in_dream(
+    task: str, out: Path, steps: int, episodes: int, seed: int, checkpoint: str | Path | None, device: str, progress: bool
+) -> dict[str, Any]:
+    """Train SAC in DreamSim, then score it, a random policy and a constant action in real MuJoCo."""
+    config = DreamTrainConfig(
+        algo="sac",
+        steps=steps,
+        eval_every=steps,
+        eval_episodes=episodes,
+        seed=seed,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+        device=device,
+    )
+    run = train_in_dream(task, out, config, progress=progress)
+    real = make_real(task, render=False)
+    constant = evaluate(task, ConstantAgent(real.action_space), episodes, seed + 10_000)  # type: ignore[arg-type]
+    real.close()
+    return {
+        "dream_steps": run["final"]["dream_steps"],
+        "real_env_steps_for_training": 0,
+        "episodes": episodes,
+        "trained": run["final"],
+        "random": run["random"],
+        "constant": constant,
+        "policy": run["policy"],
+    }
+
+
+def _agent_markdown(agent: dict[str, Any]) -> str:
+    rows = [("SAC trained in DreamSim only", agent["trained"]), ("random actions", agent["random"])]
+    rows.append(("constant middle action", agent["constant"]))
+    table = "\n".join(f"| {name} | {r['return_mean']:.2f} ± {r['return_ci95']:.2f} |" for name, r in rows)
+    return (
+        f"\n## An agent trained in imagination, run in MuJoCo\n\n"
+        f"SAC trained for {agent['dream_steps']} DreamSim steps and no real ones; returns over "
+        f"{agent['episodes']} real episodes (mean ± 95% CI). Policy: {agent['policy']}\n\n"
+        "| policy | return in MuJoCo |\n|---|---|\n"
+        f"{table}\n"
+    )
