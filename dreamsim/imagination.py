@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from dreamsim.control import PolicyAgent, RandomAgent, evaluate
 from dreamsim.files import write_atomic, write_text
-from dreamsim.tasks import load_task, make_real
+from dreamsim.tasks import Task, load_task, make_real
 
 ALGOS = {"sac": SAC, "ppo": PPO}
 # SB3 settings for imagination, under any given in ``algo_kwargs``. Imagined transitions are cheap:
@@ -55,7 +55,7 @@ class DreamTrainConfig:
 class RealEvalCallback(BaseCallback):
     """Every ``every`` env steps, run the policy for ``episodes`` real episodes; log and keep the results."""
 
-    def __init__(self, task: str, every: int, episodes: int, seed: int, bar: tqdm | None = None):
+    def __init__(self, task: str | Task, every: int, episodes: int, seed: int, bar: tqdm | None = None):
         super().__init__()
         self.task, self.every, self.episodes, self.seed, self.bar = task, every, episodes, seed, bar
         self.history: list[dict[str, Any]] = []
@@ -81,19 +81,19 @@ class RealEvalCallback(BaseCallback):
         return True
 
 
-def train_in_dream(task: str, out: str | Path, config: DreamTrainConfig, progress: bool = True) -> dict[str, Any]:
+def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, progress: bool = True) -> dict[str, Any]:
     """Train ``config.algo`` on DreamSim for ``task``; write ``policy.zip``, ``returns.json`` and ``tb/``
     under ``out``. Returns the summary: real returns over training, final and random-policy returns."""
     from dreamsim.integrations.sb3 import DreamSimVecEnv
 
     card = load_task(task)
     out = Path(out)
-    env = DreamSimVecEnv(card.name, num_envs=config.num_envs, checkpoint=config.checkpoint, device=config.device)
+    env = DreamSimVecEnv(card, num_envs=config.num_envs, checkpoint=config.checkpoint, device=config.device)
     env.seed(config.seed)
     kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **ALGO_DEFAULTS[config.algo], **config.algo_kwargs}
     model = ALGOS[config.algo]("MlpPolicy", env, tensorboard_log=str(out / "tb"), **kwargs)
     bar = tqdm(total=config.steps, unit="step", desc=f"{config.algo} in DreamSim {card.name}", disable=not progress)
-    callback = RealEvalCallback(card.name, config.eval_every, config.eval_episodes, config.seed + 10_000, bar)
+    callback = RealEvalCallback(card, config.eval_every, config.eval_episodes, config.seed + 10_000, bar)
     model.learn(config.steps, callback=callback, tb_log_name=config.algo)
     bar.close()
     if not callback.history or callback.history[-1]["dream_steps"] != callback.num_timesteps:

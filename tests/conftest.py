@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from dreamsim.data import EpisodeStore, collect
-from dreamsim.tasks import Camera, Task
 from dreamsim.training import TrainConfig, train
 
 TINY = TrainConfig(steps=4, batch_size=4, seq_len=8, preset="tiny", eval_every=2, checkpoint_every=2, eval_episodes=2)
@@ -50,22 +49,18 @@ def tiny_checkpoint(tiny_run: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def dot_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
-    """A tiny model of the synthetic square world (``s' = a``, reward ``-|a|``), trained for 200 CPU
-    steps: ``(checkpoint folder, final metrics)``."""
+    """A tiny model of the synthetic square world (``s' = a``, reward ``-|s' - GOAL|``), trained for
+    200 CPU steps: ``(checkpoint folder, final metrics)``."""
     import numpy as np
-    from synthetic import SIZE, dot_episode
+    from synthetic import DOT_TASK, dot_episode
 
     root = tmp_path_factory.mktemp("dot")
     rng = np.random.default_rng(0)
     store = EpisodeStore(root / "episodes")
     for _ in range(44):
         store.write(dot_episode(rng))
-    task = Task(
-        name="dot", title="Dot", gym_id="none", frame_size=SIZE, action_repeat=1, episode_length=20,
-        model_preset="tiny", camera=Camera(1.0, 0.0, 0.0, (0.0, 0.0, 0.0)), horizons=(1, 5),
-    )  # fmt: skip
     cfg = TrainConfig(steps=200, batch_size=16, seq_len=10, lr=3e-3, eval_every=200, checkpoint_every=200)
-    metrics = train(task, store.root, root / "run", cfg)
+    metrics = train(DOT_TASK, store.root, root / "run", cfg)
     return root / "run" / "checkpoint", metrics
 
 

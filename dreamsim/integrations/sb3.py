@@ -16,17 +16,18 @@ import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from dreamsim.sim.batch import BatchSim
+from dreamsim.tasks import Task
 
 
 class DreamSimVecEnv(VecEnv):
     """``DreamSimVecEnv("DreamSim-v0", num_envs=64, obs_mode=..., checkpoint=..., device=...)``.
 
-    ``env`` is a registered DreamSim id or a task name.
+    ``env`` is a registered DreamSim id, a task name or a ``Task``.
     """
 
-    def __init__(self, env: str = "DreamSim-v0", num_envs: int = 1, **kwargs: Any):
+    def __init__(self, env: str | Task = "DreamSim-v0", num_envs: int = 1, **kwargs: Any):
         kwargs.pop("render_mode", None)  # frames always come from get_images()/render()
-        task = gym.spec(env).kwargs["task"] if env in gym.registry else env
+        task = gym.spec(env).kwargs["task"] if isinstance(env, str) and env in gym.registry else env
         self.sim = BatchSim(task, num_envs, **kwargs)
         self.render_mode = "rgb_array"  # read by VecEnv.__init__
         super().__init__(num_envs, self.sim.observation_space, self.sim.action_space)

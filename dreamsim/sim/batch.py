@@ -57,7 +57,7 @@ class BatchSim:
 
     def __init__(
         self,
-        task: str = "reacher",
+        task: str | Task = "reacher",
         num_envs: int = 1,
         checkpoint: str | Path | None = None,
         obs_mode: str = "state",
