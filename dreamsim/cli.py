@@ -20,7 +20,20 @@ def _collect(args: argparse.Namespace) -> None:
 
     card = load_task(args.task)
     out = Path(args.out or f"episodes/{card.name}")
-    steps = collect(card, out, args.steps or card.collect_steps, args.workers, args.seed, progress=True)
+    if args.policy == "random":
+        steps = collect(card, out, args.steps or card.collect_steps, args.workers, args.seed, progress=True)
+    else:
+        from dreamsim.data import collect_with_agent
+        from dreamsim.device import resolve_device
+        from dreamsim.planning import MPCAgent, planner_config
+        from dreamsim.sim.batch import load_for_task
+        from dreamsim.tasks import make_real
+
+        model = load_for_task(card, args.checkpoint, resolve_device(args.device)).model
+        env = make_real(card, render=False)
+        agent = MPCAgent(model, env.action_space, planner_config(args.planner), seed=args.seed or 0)  # type: ignore[arg-type]
+        env.close()
+        steps = collect_with_agent(card, out, args.steps or card.collect_steps, agent, args.noise, args.seed, progress=True)
     print(f"wrote {steps} steps to {out}")
 
 
@@ -114,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
     p.add_argument("--seed", type=int, help="seed of the episode seeds (default: fresh entropy)")
     p.add_argument("--out", help="episode folder (default: episodes/<task>)")
+    p.add_argument("--policy", choices=("random", "mpc"), default="random", help="mpc: latent MPC on --checkpoint, one process")
+    p.add_argument("--checkpoint", help="world model for --policy mpc (default: the task's shipped one)")
+    p.add_argument("--planner", default="tdmpc2-mppi", help="planner preset for --policy mpc")
+    p.add_argument("--noise", type=float, default=0.3, help="exploration noise for --policy mpc (fraction of the action box)")
+    p.add_argument("--device", default="auto")
     p.set_defaults(func=_collect)
 
     from dreamsim.training import TrainConfig

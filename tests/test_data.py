@@ -58,3 +58,18 @@ def test_bad_requests_name_the_fix(tmp_path):
     bad.write_bytes(b"not an npz")
     with pytest.raises(ValueError, match="unreadable"):
         EpisodeStore.read(bad)
+
+
+def test_collect_with_an_agent_adds_bounded_exploration_noise(tmp_path):
+    import gymnasium as gym
+
+    from dreamsim.control import ConstantAgent
+    from dreamsim.data import collect_with_agent
+
+    space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    steps = collect_with_agent("inverted_pendulum", tmp_path, 30, ConstantAgent(space, np.array([0.5])), noise=0.1, seed=0)
+    episodes = list(EpisodeStore(tmp_path).episodes())
+    actions = np.concatenate([e.actions for e in episodes])
+    assert steps == len(actions) >= 30 and len(episodes) >= 1
+    assert (np.abs(actions) <= 3.0).all()  # InvertedPendulum's box is [-3, 3]
+    assert 0.3 < actions.mean() < 0.7 and actions.std() > 0.1  # around the agent's action, with noise

@@ -158,3 +158,16 @@ def test_mean_ci95_uses_student_t():
     mean, half = mean_ci95([1.0, 2.0, 3.0])
     assert mean == 2.0 and half == pytest.approx(4.303 / np.sqrt(3), rel=1e-3)
     assert mean_ci95([5.0]) == (5.0, 0.0)
+
+
+def test_terminal_value_is_added_after_the_horizon(dot_run):
+    checkpoint, _ = dot_run
+    model = load_checkpoint(checkpoint).model
+    low, high = torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0])
+    deter, stoch = model.initial(torch.full((1, 16, 16, 3), 40, dtype=torch.uint8), torch.tensor([[0.0, 0.0]]))
+    actions = torch.rand(10, 3, 2) * 2 - 1
+    plain = LatentObjective(model, low, high).returns(Latent(deter, stoch), actions, 0.9, torch.Generator().manual_seed(1))
+    valued = LatentObjective(model, low, high, value=lambda feat: torch.full((len(feat),), 5.0))
+    bonus = valued.returns(Latent(deter, stoch), actions, 0.9, torch.Generator().manual_seed(1)) - plain
+    # The same noise gives the same rollouts: the only change is 0.9**3 * P(still going) * 5.
+    assert ((bonus > 0.5 * 0.9**3 * 5) & (bonus <= 0.9**3 * 5 + 1e-4)).all(), bonus

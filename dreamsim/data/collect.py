@@ -13,6 +13,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from dreamsim.control import Agent
 from dreamsim.data.store import Episode, EpisodeStore
 from dreamsim.tasks import Task, load_task, make_real
 
@@ -51,6 +52,47 @@ def run_episode(env: gym.Env, seed: int, policy: Callable[[np.ndarray], np.ndarr
         qpos=np.stack(qpos),
         qvel=np.stack(qvel),
     )
+
+
+def collect_with_agent(
+    task: str | Task,
+    out: str | Path,
+    steps: int,
+    agent: Agent,
+    noise: float = 0.3,
+    seed: int | None = None,
+    progress: bool = False,
+) -> int:
+    """Collect whole episodes with ``agent`` (a ``dreamsim.control`` agent) plus Gaussian exploration
+    noise of ``noise`` times the half-width of the action box, in this process; returns the steps written."""
+    card = load_task(task)
+    if steps <= 0:
+        raise ValueError(f"steps must be positive, got {steps}")
+    seeds = np.random.SeedSequence(seed).generate_state(1 << 20).tolist()
+    rng = np.random.default_rng(seeds.pop())
+    env, store = make_real(card), EpisodeStore(out)
+    low, high = env.action_space.low, env.action_space.high  # type: ignore[attr-defined]
+    half = (high - low) / 2
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        frame = np.asarray(env.render()) if agent.needs_frames else None
+        action = agent.act(obs, frame) + noise * half * rng.standard_normal(low.shape)
+        return np.clip(action, low, high).astype(np.float32)
+
+    from tqdm.auto import tqdm
+
+    done = 0
+    with tqdm(total=steps, unit="step", desc=f"collect {card.name} with {type(agent).__name__}", disable=not progress) as bar:
+        try:
+            while done < steps:
+                agent.reset(env)
+                episode = run_episode(env, seeds.pop(), policy)
+                store.write(episode)
+                done += len(episode)
+                bar.update(len(episode))
+        finally:
+            env.close()
+    return done
 
 
 def _collect_in_worker(task: Task, root: str, seed: int) -> int:
