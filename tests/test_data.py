@@ -73,3 +73,14 @@ def test_collect_with_an_agent_adds_bounded_exploration_noise(tmp_path):
     assert steps == len(actions) >= 30 and len(episodes) >= 1
     assert (np.abs(actions) <= 3.0).all()  # InvertedPendulum's box is [-3, 3]
     assert 0.3 < actions.mean() < 0.7 and actions.std() > 0.1  # around the agent's action, with noise
+
+
+def test_sampler_draws_episodes_in_proportion_to_their_length():
+    """One 2-step and one 98-step episode: about 98% of windows must come from the long one."""
+    from synthetic import dot_episode
+
+    rng = np.random.default_rng(0)
+    short, long = dot_episode(rng, steps=2), dot_episode(rng, steps=98)
+    batch = SequenceSampler([short, long], seed=0).sample(1000, 4)
+    from_long = batch["mask"].sum(1) == 4  # the short episode's windows are padded
+    assert 0.95 < from_long.mean() <= 1.0

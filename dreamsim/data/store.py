@@ -91,7 +91,9 @@ class EpisodeStore:
 
 
 class SequenceSampler:
-    """Uniformly samples fixed-length windows from a list of episodes held in memory.
+    """Samples fixed-length windows from a list of episodes held in memory, each step equally likely
+    to be in a window: episodes are drawn in proportion to their length, so a task whose random
+    episodes are short (a pendulum that falls) does not drown the long ones.
 
     ``sample(batch, length)`` returns numpy arrays with a leading ``(B, L)``: ``frames``,
     ``obs`` and ``cont`` (1 unless the step ends by termination) at steps ``s .. s+L-1``;
@@ -105,11 +107,12 @@ class SequenceSampler:
             raise ValueError("no episodes to sample from: run `dreamsim collect <task>` first")
         self.rng = np.random.default_rng(seed)
         self.steps = int(sum(len(e) for e in self.episodes))
+        self._weights = np.array([len(e) for e in self.episodes], np.float64) / self.steps
 
     def sample(self, batch: int, length: int) -> dict[str, np.ndarray]:
         out: dict[str, list[np.ndarray]] = {k: [] for k in ("frames", "obs", "actions", "rewards", "cont", "mask")}
         for _ in range(batch):
-            ep = self.episodes[self.rng.integers(len(self.episodes))]
+            ep = self.episodes[self.rng.choice(len(self.episodes), p=self._weights)]
             n = len(ep) + 1  # observations in the episode
             start = int(self.rng.integers(max(n - length, 0) + 1))
             stop = min(start + length, n)
