@@ -42,7 +42,7 @@ class Quadratic:
         self.seen.append(actions.clone())
         return -(actions - self.target).square().sum((1, 2))
 
-    def policy_actions(self, start, policy, count, horizon):  # noqa: ANN001
+    def policy_actions(self, start, policy, count, horizon, generator):  # noqa: ANN001
         return policy(start).expand(count, horizon, -1)
 
 
@@ -171,3 +171,19 @@ def test_terminal_value_is_added_after_the_horizon(dot_run):
     bonus = valued.returns(Latent(deter, stoch), actions, 0.9, torch.Generator().manual_seed(1)) - plain
     # The same noise gives the same rollouts: the only change is 0.9**3 * P(still going) * 5.
     assert ((bonus > 0.5 * 0.9**3 * 5) & (bonus <= 0.9**3 * 5 + 1e-4)).all(), bonus
+
+
+def test_policy_prior_rolls_through_the_learned_model_within_the_box(dot_run):
+    checkpoint, _ = dot_run
+    model = load_checkpoint(checkpoint).model
+    objective = LatentObjective(model, torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0]))
+    deter, stoch = model.initial(torch.full((1, 16, 16, 3), 40, dtype=torch.uint8), torch.tensor([[0.0, 0.0]]))
+    seen = []
+
+    def policy(feat):  # noqa: ANN001, ANN202
+        seen.append(feat.shape)
+        return torch.tensor([5.0, 0.25]).expand(len(feat), -1)
+
+    actions = objective.policy_actions(Latent(deter, stoch), policy, 7, 3, torch.Generator().manual_seed(0))
+    assert actions.shape == (7, 3, 2) and torch.equal(actions[..., 0], torch.ones(7, 3))
+    assert len(seen) == 3 and seen[0][1] == model.cfg.latent_dim

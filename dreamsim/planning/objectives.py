@@ -80,11 +80,12 @@ class LatentObjective:
         return total[:count]
 
     @torch.inference_mode()
-    def policy_actions(self, start: Latent, policy: Callable[..., torch.Tensor], count: int, horizon: int) -> torch.Tensor:
+    def policy_actions(
+        self, start: Latent, policy: Callable[..., torch.Tensor], count: int, horizon: int, generator: torch.Generator
+    ) -> torch.Tensor:
         heads = self.model.cfg.ensemble
         rows = -(-count // heads) * heads
         deter, stoch = start.deter.expand(rows, -1), start.stoch.expand(rows, -1, -1)
-        generator = torch.Generator(self.device).manual_seed(0)
         out = []
         for _ in range(horizon):
             action = torch.as_tensor(policy(self.model.features(deter, stoch)), dtype=torch.float32, device=self.device)
@@ -143,7 +144,9 @@ class MujocoObjective:
                     break
         return torch.as_tensor(out, dtype=torch.float32)
 
-    def policy_actions(self, start: np.ndarray, policy: Callable[..., torch.Tensor], count: int, horizon: int) -> torch.Tensor:
+    def policy_actions(
+        self, start: np.ndarray, policy: Callable[..., torch.Tensor], count: int, horizon: int, generator: torch.Generator
+    ) -> torch.Tensor:
         """``policy(obs (1, D)) -> (1, A)`` rolled from ``start`` (deterministic physics: one rollout, repeated)."""
         self._restore(start)
         obs = self.raw._get_obs()  # type: ignore[attr-defined]

@@ -28,7 +28,9 @@ class Objective(Protocol):
         """Discounted return ``(S,)`` of each action sequence ``(S, H, A)`` (env units) from ``start``."""
         ...
 
-    def policy_actions(self, start: Any, policy: Callable[..., torch.Tensor], count: int, horizon: int) -> torch.Tensor:
+    def policy_actions(
+        self, start: Any, policy: Callable[..., torch.Tensor], count: int, horizon: int, generator: torch.Generator
+    ) -> torch.Tensor:
         """``(count, horizon, A)`` env-unit actions from rolling ``policy`` through the model from ``start``."""
         ...
 
@@ -131,7 +133,7 @@ class Planner:
         std = torch.full(shape, cfg.init_std, device=self.device)
         prior = None
         if self.policy is not None and cfg.policy_samples:
-            prior_env = self.objective.policy_actions(start, self.policy, cfg.policy_samples, cfg.horizon)
+            prior_env = self.objective.policy_actions(start, self.policy, cfg.policy_samples, cfg.horizon, self.generator)
             prior = ((prior_env.to(self.device) - self._center) / self._scale).clamp(-1, 1)
         for _ in range(cfg.iterations):
             noise = torch.randn((cfg.samples, *shape), generator=self.generator, device=self.device)
