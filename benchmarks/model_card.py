@@ -19,7 +19,7 @@ from dreamsim.tasks import load_task
 from dreamsim.training import fidelity_table
 
 
-def card(folder: Path) -> str:
+def card(folder: Path, data_notes: tuple[str, ...] = ()) -> str:
     config = json.loads((folder / "config.json").read_text())
     fid = json.loads((folder / "fidelity.json").read_text())
     task = load_task(config["task"])
@@ -30,6 +30,7 @@ def card(folder: Path) -> str:
     params = sum(w.size for w in load_file(folder / "model.safetensors").values())
     horizons = tuple(h for h in task.horizons if f"open_loop/{h}/psnr" in fid)
     cfg = training["config"]
+    notes = "".join(f"- {note}\n" for note in data_notes)
     return f"""# DreamSim model card: {task.title} ({task.gym_id})
 
 World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name == "reacher" else ""}.
@@ -42,10 +43,10 @@ World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name 
   heads: frame, state, reward, continue.
 
 ## Data
-- {training["real_steps"]:,} real steps in {training["episodes"]} training episodes of `{task.gym_id}` under a uniform random
-  policy (`dreamsim collect {task.name} --steps {task.collect_steps} --workers 2 --seed 1`);
-  every 10th collected episode held out from training.
-- Start states shipped: `start_states.npz` (real reset observations with their MuJoCo qpos/qvel).
+- {training["real_steps"]:,} real steps in {training["episodes"]} training episodes of `{task.gym_id}`; every 10th
+  collected episode held out from training.
+- Uniform random policy: `dreamsim collect {task.name} --steps {task.collect_steps} --workers 2 --seed 1`.
+{notes}- Start states shipped: `start_states.npz` (real reset observations with their MuJoCo qpos/qvel).
 
 ## Training
 - `dreamsim train {task.name} --steps {cfg["steps"]} --lr {cfg["lr"]}`: {training["steps"]:,} steps of batch {cfg["batch_size"]} x
@@ -68,6 +69,7 @@ state's dimensions, each in units of its standard deviation in the training data
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="checkpoint folder holding config.json and fidelity.json")
+    parser.add_argument("--data-note", action="append", default=[], help="an extra bullet for the Data section")
     args = parser.parse_args()
-    (args.folder / "MODEL_CARD.md").write_text(card(args.folder))
+    (args.folder / "MODEL_CARD.md").write_text(card(args.folder, tuple(args.data_note)))
     print(f"wrote {args.folder / 'MODEL_CARD.md'}")
