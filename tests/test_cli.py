@@ -1,8 +1,10 @@
 import json
 
+import numpy as np
 import pytest
 
 from dreamsim.cli import main
+from dreamsim.data import EpisodeStore
 from dreamsim.resources import assets_dir
 from dreamsim.validation.demo import run_demo
 
@@ -46,3 +48,10 @@ def test_demo_on_the_shipped_default(tmp_path):
     assert main(["demo", "--out", str(tmp_path), "--steps", "20", "--agent-steps", "0"]) == 0
     data = json.loads((tmp_path / "summary.json").read_text())
     assert data["steps"] == 20
+
+
+def test_collect_with_the_mpc_policy(tiny_checkpoint, tmp_path):
+    args = ["collect", "reacher", "--policy", "mpc", "--steps", "10", "--checkpoint", str(tiny_checkpoint)]
+    assert main([*args, "--seed", "0", "--out", str(tmp_path)]) == 0
+    (episode,) = EpisodeStore(tmp_path).episodes()
+    assert len(episode) == 50 and (np.abs(episode.actions) <= 1.0).all()
