@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from dreamsim.planning import (
     physics_state,
     planner_config,
 )
+from dreamsim.resources import assets_dir
 from dreamsim.stats import mean_ci95
 from dreamsim.tasks import make_real
 
@@ -187,3 +189,13 @@ def test_policy_prior_rolls_through_the_learned_model_within_the_box(dot_run):
     actions = objective.policy_actions(Latent(deter, stoch), policy, 7, 3, torch.Generator().manual_seed(0))
     assert actions.shape == (7, 3, 2) and torch.equal(actions[..., 0], torch.ones(7, 3))
     assert len(seen) == 3 and seen[0][1] == model.cfg.latent_dim
+
+
+@pytest.mark.parametrize("count", [1, 2, 7])
+def test_latent_objective_scores_any_number_of_candidates(count):
+    """Candidates are padded to a multiple of the ensemble's heads (5 in the shipped model) and cut back."""
+    model = load_checkpoint(Path(assets_dir()) / "reacher").model
+    objective = LatentObjective(model, torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0]))
+    deter, stoch = model.rssm.initial(1, torch.device("cpu"))
+    returns = objective.returns(Latent(deter, stoch), torch.zeros(count, 3, 2), 1.0, torch.Generator().manual_seed(0))
+    assert returns.shape == (count,) and torch.isfinite(returns).all()

@@ -65,7 +65,7 @@ class LatentObjective:
         rows = -(-count // heads) * heads  # pad to a multiple of the heads; extra rows are dropped
         actions = actions.to(self.device, torch.float32)
         if rows > count:
-            actions = torch.cat([actions, actions[: rows - count]])
+            actions = torch.cat([actions, actions[:1].expand(rows - count, -1, -1)])
         deter = start.deter.expand(rows, -1)
         stoch = start.stoch.expand(rows, -1, -1)
         total = torch.zeros(rows, device=self.device)
