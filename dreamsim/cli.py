@@ -109,7 +109,7 @@ def _plan(args: argparse.Namespace) -> None:
         checkpoint=args.checkpoint,
         device=args.device,
     )
-    result = run(cfg, progress=True)
+    result = run(cfg, progress=lambda line: print(line, flush=True))
     print(markdown(result))
     if args.out:
         print(f"written to {write(result, args.out)}")

@@ -8,6 +8,7 @@ An agent is anything with ``needs_frames``, ``reset(env)`` and ``act(obs, frame)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -76,7 +77,12 @@ class ConstantAgent:
 
 
 def evaluate(
-    task: str | Task, agent: Agent, episodes: int = 5, seed: int = 0, max_steps: int | None = None, progress: bool = False
+    task: str | Task,
+    agent: Agent,
+    episodes: int = 5,
+    seed: int = 0,
+    max_steps: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``agent`` for ``episodes`` real episodes (seeds ``seed, seed + 1, ...``); ``max_steps`` caps
     an episode's length. Returns the returns, their mean and 95% CI, and milliseconds per action."""
@@ -98,8 +104,8 @@ def evaluate(
             done = terminated or truncated
         returns.append(total)
         lengths.append(steps)
-        if progress:
-            print(f"  episode {episode + 1}/{episodes}: return {total:.2f} over {steps} steps", flush=True)
+        if progress is not None:
+            progress(f"episode {episode + 1}/{episodes}: return {total:.2f} over {steps} steps")
     env.close()
     mean, ci = mean_ci95(returns)
     return {

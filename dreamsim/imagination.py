@@ -96,6 +96,7 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
     callback = RealEvalCallback(card, config.eval_every, config.eval_episodes, config.seed + 10_000, bar)
     model.learn(config.steps, callback=callback, tb_log_name=config.algo)
     bar.close()
+    env.close()
     if not callback.history or callback.history[-1]["dream_steps"] != callback.num_timesteps:
         callback.evaluate_now()
     write_atomic(out / "policy.zip", lambda p: model.save(p))

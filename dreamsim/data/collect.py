@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing as mp
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -54,6 +55,35 @@ def run_episode(env: gym.Env, seed: int, policy: Callable[[np.ndarray], np.ndarr
     )
 
 
+def _episode_seeds(seed: int | None) -> list[int]:
+    """Episode seeds drawn from ``seed`` (fresh entropy when ``None``), used from the end."""
+    return np.random.SeedSequence(seed).generate_state(1 << 20).tolist()
+
+
+def _collect_here(
+    env: gym.Env,
+    out: str | Path,
+    steps: int,
+    seeds: list[int],
+    bar: Any,
+    policy: Callable[[np.ndarray], np.ndarray] | None = None,
+    on_episode: Callable[[], None] | None = None,
+) -> int:
+    """Collect whole episodes in this process until ``steps`` are stored; closes ``env``."""
+    store, done = EpisodeStore(out), 0
+    try:
+        while done < steps:
+            if on_episode is not None:
+                on_episode()
+            episode = run_episode(env, seeds.pop(), policy)
+            store.write(episode)
+            done += len(episode)
+            bar.update(len(episode))
+    finally:
+        env.close()
+    return done
+
+
 def collect_with_agent(
     task: str | Task,
     out: str | Path,
@@ -68,9 +98,11 @@ def collect_with_agent(
     card = load_task(task)
     if steps <= 0:
         raise ValueError(f"steps must be positive, got {steps}")
-    seeds = np.random.SeedSequence(seed).generate_state(1 << 20).tolist()
+    if noise < 0:
+        raise ValueError(f"noise is a standard deviation and cannot be negative, got {noise}")
+    seeds = _episode_seeds(seed)
     rng = np.random.default_rng(seeds.pop())
-    env, store = make_real(card), EpisodeStore(out)
+    env = make_real(card)
     low, high = env.action_space.low, env.action_space.high  # type: ignore[attr-defined]
     half = (high - low) / 2
 
@@ -81,18 +113,9 @@ def collect_with_agent(
 
     from tqdm.auto import tqdm
 
-    done = 0
-    with tqdm(total=steps, unit="step", desc=f"collect {card.name} with {type(agent).__name__}", disable=not progress) as bar:
-        try:
-            while done < steps:
-                agent.reset(env)
-                episode = run_episode(env, seeds.pop(), policy)
-                store.write(episode)
-                done += len(episode)
-                bar.update(len(episode))
-        finally:
-            env.close()
-    return done
+    desc = f"collect {card.name} with {type(agent).__name__}"
+    with tqdm(total=steps, unit="step", desc=desc, disable=not progress) as bar:
+        return _collect_here(env, out, steps, seeds, bar, policy, on_episode=lambda: agent.reset(env))
 
 
 def _collect_in_worker(task: Task, root: str, seed: int) -> int:
@@ -120,23 +143,14 @@ def collect(
         raise ValueError(f"steps must be positive, got {steps}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    seeds = np.random.SeedSequence(seed).generate_state(1 << 20).tolist()  # episode seeds, used from the end
+    seeds = _episode_seeds(seed)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, unit="step", desc=f"collect {card.name}", disable=not progress)
     done = 0
     try:
         if workers == 1:
-            env, store = make_real(card), EpisodeStore(out)
-            try:
-                while done < steps:
-                    episode = run_episode(env, seeds.pop())
-                    store.write(episode)
-                    done += len(episode)
-                    bar.update(len(episode))
-            finally:
-                env.close()
-            return done
+            return _collect_here(make_real(card), out, steps, seeds, bar)
         ctx = mp.get_context("spawn")
         with ctx.Pool(workers) as pool:
             pending: list = []

@@ -4,6 +4,7 @@ and milliseconds per action for planners on the learned model, on MuJoCo itself,
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ class PlanBenchConfig:
         unknown = set(self.rows) - set(ROWS)
         if unknown:
             raise ValueError(f"unknown planning rows {sorted(unknown)}: choose from {ROWS}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1 (or left out for whole episodes), got {self.max_steps}")
         if self.episodes < 1:
             raise ValueError(f"episodes must be at least 1, got {self.episodes}")
 
@@ -58,16 +61,17 @@ def _agent(row: str, cfg: PlanBenchConfig) -> tuple[Agent, str | None]:
     return MPCAgent(model, action_space, planner, seed=cfg.seed), preset  # type: ignore[arg-type]
 
 
-def run(cfg: PlanBenchConfig, progress: bool = False) -> dict[str, Any]:
+def run(cfg: PlanBenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate every row on the same episode seeds; returns the JSON-ready result."""
     card = load_task(cfg.task)
     rows: dict[str, Any] = {}
     for row in cfg.rows:
-        if progress:
-            print(f"{row}:", flush=True)
+        if progress is not None:
+            progress(f"{row}:")
         agent, preset = _agent(row, cfg)
         start = time.perf_counter()
-        result = evaluate(card, agent, cfg.episodes, cfg.seed, cfg.max_steps, progress=progress)
+        episode_progress = None if progress is None else (lambda line: progress(f"  {line}"))
+        result = evaluate(card, agent, cfg.episodes, cfg.seed, cfg.max_steps, progress=episode_progress)
         rows[row] = {"preset": preset, **result, "seconds": time.perf_counter() - start}
     out: dict[str, Any] = {
         "task": card.name,
