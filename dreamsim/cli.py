@@ -50,28 +50,37 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from dreamsim.validation.report import fidelity_report
+    from dreamsim.validation.report import ValidateConfig, validate
 
-    path = fidelity_report(args.target, args.episodes, args.out, device=args.device)
+    config = ValidateConfig(
+        policy=args.policy,
+        episodes=args.episodes,
+        starts=args.starts,
+        horizon=args.horizon,
+        transfer_episodes=args.transfer_episodes,
+        seed=args.seed,
+        device=args.device,
+    )
+    path = validate(args.target, args.out, config)
     print(path.read_text())
-    print(f"report written to {path.parent}")
+    print(f"report written to {path.parent} (report.md, errors.png, rollouts.mp4, report.json)")
 
 
 def _demo(args: argparse.Namespace) -> None:
     from dreamsim.validation.demo import run_demo
 
-    summary = run_demo(
+    report = run_demo(
         args.task,
         args.out,
         seed=args.seed,
-        steps=args.steps,
         device=args.device,
         agent_steps=args.agent_steps,
         episodes=args.episodes,
+        starts=args.starts,
         progress=True,
     )
-    print(summary.read_text())
-    print(f"demo written to {summary.parent}")
+    print(report.read_text())
+    print(f"report written to {report} (with errors.png, rollouts.mp4 and report.json beside it)")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -146,22 +155,28 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, help=f"default: {f.default}")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("validate", help="held-out fidelity of a checkpoint against real episodes")
+    p = sub.add_parser("validate", help="a checkpoint against MuJoCo: matched-state fidelity, transfer gap, plot, video")
     p.add_argument("target", help="task name (its shipped checkpoint) or a checkpoint folder")
-    p.add_argument("--episodes", required=True, help="folder of held-out real episodes")
+    p.add_argument("--policy", help="SB3 policy .zip to validate beside random actions")
+    p.add_argument("--episodes", help="folder of held-out real episodes for the open-loop fidelity table")
+    p.add_argument("--starts", type=int, default=16, help="matched real start states")
+    p.add_argument("--horizon", type=int, default=50, help="steps rolled from each start")
+    p.add_argument("--transfer-episodes", type=int, default=10, help="paired episodes for the transfer gap")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="report folder (default: reports/<task>)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_validate)
 
-    p = sub.add_parser("demo", help="DreamSim beside MuJoCo (video + errors), then SAC trained in DreamSim, scored in MuJoCo")
+    p = sub.add_parser("demo", help="SAC trained in DreamSim only, scored in MuJoCo, and the validation report")
     p.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task card: {tasks}")
-    p.add_argument("--out", default="demo", help="output folder")
-    p.add_argument("--steps", type=int, help="steps to roll (default: the card's episode length)")
+    p.add_argument("--out", default="demo", help="report folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--agent-steps", type=int, default=DEMO_AGENT_STEPS, help="SAC steps in DreamSim (0: skip the agent)")
-    p.add_argument("--episodes", type=int, default=10, help="real episodes to score the agent and the baselines")
+    p.add_argument("--agent-steps", type=int, default=DEMO_AGENT_STEPS, help="SAC steps in DreamSim (0: no agent)")
+    p.add_argument("--episodes", type=int, default=10, help="real episodes per score and for the transfer gap")
+    p.add_argument("--starts", type=int, default=16, help="matched real start states in the report")
     p.set_defaults(func=_demo)
+
     p = sub.add_parser("bench", help="throughput of DreamSim against real MuJoCo on this machine")
     p.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task card: {tasks}")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024, 16384])

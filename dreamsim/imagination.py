@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
@@ -21,7 +22,7 @@ from dreamsim.control import PolicyAgent, RandomAgent, evaluate
 from dreamsim.files import write_atomic, write_text
 from dreamsim.tasks import Task, load_task, make_real
 
-ALGOS = {"sac": SAC, "ppo": PPO}
+ALGOS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "ppo": PPO}
 # SB3 settings for imagination, under any given in ``algo_kwargs``. Imagined transitions are cheap:
 # SAC takes a larger batch and two updates per batched step; PPO rolls 64 steps per env per update.
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -50,6 +51,24 @@ class DreamTrainConfig:
             raise ValueError(f"unknown algo {self.algo!r}: choose one of {sorted(ALGOS)}")
         if min(self.steps, self.num_envs, self.eval_every, self.eval_episodes) < 1:
             raise ValueError("steps, num_envs, eval_every and eval_episodes must all be at least 1")
+
+
+def load_policy(path: str | Path) -> Any:
+    """Load an SB3 model saved by ``train_in_dream`` (or any SB3 SAC/PPO ``.zip``) on the CPU."""
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no policy at {path}: train one with `python agents/sac_in_dream.py` (it writes policy.zip)")
+    try:
+        with zipfile.ZipFile(path) as z:
+            module = json.loads(z.read("data"))["policy_class"]["__module__"]
+    except (zipfile.BadZipFile, KeyError, ValueError) as err:
+        raise ValueError(f"{path} is not a Stable-Baselines3 model zip ({err})") from err
+    for name, algo in ALGOS.items():
+        if f".{name}." in module:
+            return algo.load(path, device="cpu")
+    raise ValueError(f"{path} holds a {module} policy; DreamSim loads {sorted(ALGOS)}")
 
 
 class RealEvalCallback(BaseCallback):

@@ -18,10 +18,13 @@ def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys):
     assert main([*args, *small, "--steps", "3", "--resume"]) == 0
     assert json.loads((run / "checkpoint" / "config.json").read_text())["training"]["steps"] == 3
     report = tmp_path / "report"
-    assert main(["validate", str(run / "checkpoint"), "--episodes", str(episodes), "--out", str(report)]) == 0
+    args = ["validate", str(run / "checkpoint"), "--episodes", str(episodes), "--out", str(report)]
+    assert main([*args, "--starts", "2", "--horizon", "5", "--transfer-episodes", "2"]) == 0
     metrics = json.loads((report / "fidelity.json").read_text())
     assert metrics["episodes"] == 2 and 0 < metrics["open_loop/1/psnr"] < 100
     assert "open-loop h=50" in (report / "fidelity.md").read_text()
+    assert "## Transfer gap" in (report / "report.md").read_text()
+    assert (report / "errors.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_errors_name_the_problem(capsys):
@@ -29,25 +32,27 @@ def test_cli_errors_name_the_problem(capsys):
     assert "unknown task 'walker'" in capsys.readouterr().err
 
 
-def test_demo_writes_video_summary_and_the_agent_trained_in_dream(tiny_checkpoint, tmp_path):
-    summary = run_demo("reacher", tmp_path, steps=10, checkpoint=tiny_checkpoint, agent_steps=64, episodes=2)
-    assert (tmp_path / "side_by_side.mp4").stat().st_size > 1000
-    data = json.loads((tmp_path / "summary.json").read_text())
-    assert data["steps"] >= 1 and "1" in data["horizons"]
+def test_demo_trains_an_agent_and_writes_the_validation_report(tiny_checkpoint, tmp_path):
+    report = run_demo("reacher", tmp_path, checkpoint=tiny_checkpoint, agent_steps=64, episodes=2, starts=2)
+    data = json.loads((tmp_path / "report.json").read_text())
     agent = data["agent"]
     assert agent["dream_steps"] == 64 and agent["real_env_steps_for_training"] == 0
     for policy in ("trained", "random", "constant"):
         assert agent[policy]["lengths"] == [50, 50] and agent[policy]["return_mean"] <= 0
     assert (tmp_path / "agent" / "policy.zip").is_file()
-    text = summary.read_text()
-    assert "MuJoCo" in text and "SAC trained in DreamSim only" in text
+    # The trained policy is validated beside random actions, in the matched rollouts and the transfer gap.
+    assert set(data["matched"]["curves"]) == set(data["transfer"]) == {"random", "policy"}
+    assert data["matched"]["behaviour"] == "policy"
+    assert (tmp_path / "rollouts.mp4").stat().st_size > 1000
+    text = report.read_text()
+    assert "SAC trained in DreamSim only" in text and "| policy |" in text
 
 
 @pytest.mark.skipif(not (assets_dir() / "reacher" / "config.json").is_file(), reason="no shipped reacher checkpoint")
 def test_demo_on_the_shipped_default(tmp_path):
-    assert main(["demo", "--out", str(tmp_path), "--steps", "20", "--agent-steps", "0"]) == 0
-    data = json.loads((tmp_path / "summary.json").read_text())
-    assert data["steps"] == 20
+    assert main(["demo", "--out", str(tmp_path), "--agent-steps", "0", "--starts", "2", "--episodes", "2"]) == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["checkpoint"].endswith("reacher") and set(data["transfer"]) == {"random"}
 
 
 def test_collect_with_the_mpc_policy(tiny_checkpoint, tmp_path):

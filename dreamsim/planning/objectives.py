@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -104,6 +105,19 @@ def physics_state(env: object) -> np.ndarray:
     return state
 
 
+def step_physics(raw: Any, action: np.ndarray, repeat: int) -> tuple[np.ndarray, float, bool]:
+    """One agent step of an unwrapped MuJoCo env (no time limit): ``action`` ``repeat`` times,
+    rewards summed, stopping at termination. Returns ``(obs, reward, terminated)``."""
+    total = 0.0
+    obs: np.ndarray = np.empty(0)
+    for _ in range(repeat):
+        obs, reward, terminated, _, _ = raw.step(action)
+        total += float(reward)
+        if terminated:
+            return obs, total, True
+    return obs, total, False
+
+
 class MujocoObjective:
     """True returns in MuJoCo: every candidate restores the start physics state and steps the task's
     own Gymnasium env (its reward and termination), with the card's action repeat. CPU, sequential."""
@@ -123,14 +137,7 @@ class MujocoObjective:
         mujoco.mj_forward(raw.model, raw.data)  # type: ignore[attr-defined]
 
     def _step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool]:
-        total = 0.0
-        obs: np.ndarray = np.empty(0)
-        for _ in range(self.task.action_repeat):
-            obs, reward, terminated, _, _ = self.raw.step(action)
-            total += float(reward)
-            if terminated:
-                return obs, total, True
-        return obs, total, False
+        return step_physics(self.raw, action, self.task.action_repeat)
 
     def returns(self, start: np.ndarray, actions: torch.Tensor, discount: float, generator: torch.Generator) -> torch.Tensor:
         acts = actions.detach().cpu().numpy().astype(np.float64)

@@ -4,7 +4,7 @@ Two views, each beside the copy-last-observation baseline:
 - one-step: the model filters the real observations up to ``t`` and predicts ``t + 1``;
 - open-loop: from the real observation at step 0, the model rolls the episode's actions alone and
   is compared with the real episode ``h`` steps later.
-Frames are scored by PSNR (dB), states by the RMS error in units of each dimension's std.
+Frames are scored by PSNR (dB; SSIM is here too), states by the RMS error in units of each dimension's std.
 """
 
 from __future__ import annotations
@@ -22,6 +22,27 @@ def psnr(pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Per-frame PSNR in dB of uint8 frames ``(..., H, W, 3)`` -> ``(...)``."""
     mse = (pred.float() - real.float()).square().mean((-1, -2, -3))
     return 10 * torch.log10(255.0**2 / mse.clamp_min(1e-10))
+
+
+def ssim(pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Per-frame SSIM of uint8 frames ``(..., H, W, 3)`` -> ``(...)``: the standard 11x11 Gaussian
+    window (sigma 1.5), K1 = 0.01, K2 = 0.03, computed per colour channel and averaged over the
+    valid (unpadded) window positions."""
+    lead = pred.shape[:-3]
+    x = pred.reshape(-1, *pred.shape[-3:]).permute(0, 3, 1, 2).double()
+    y = real.reshape(-1, *real.shape[-3:]).permute(0, 3, 1, 2).double()
+    g = torch.exp(-((torch.arange(11, dtype=torch.float64, device=x.device) - 5) ** 2) / (2 * 1.5**2))
+    g = g / g.sum()
+    window = (g[:, None] * g[None, :]).expand(3, 1, 11, 11)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(t, window, groups=3)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return s.mean((1, 2, 3)).float().reshape(lead)
 
 
 def _stack(episodes: list[Episode], length: int, device: torch.device) -> dict[str, torch.Tensor]:

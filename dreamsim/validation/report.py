@@ -1,45 +1,246 @@
-"""``dreamsim validate``: held-out fidelity of a checkpoint, as JSON and a Markdown table."""
+"""``dreamsim validate``: a checkpoint against MuJoCo ground truth, as a report folder a person can read.
+
+- ``report.md`` / ``report.json``: matched-state fidelity per horizon (state, reward, PSNR, SSIM, each
+  beside copy-last), the transfer gap of random actions and of the given policy, and, with real
+  held-out episodes, the open-loop fidelity on them (also in ``fidelity.json`` / ``fidelity.md``).
+- ``errors.png``: the four errors against horizon.
+- ``rollouts.mp4``: MuJoCo | DreamSim | difference, for the first few matched starts.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import imageio.v2 as imageio
+import numpy as np
+
+from dreamsim.control import Agent, PolicyAgent, RandomAgent
 from dreamsim.data.store import EpisodeStore
 from dreamsim.device import resolve_device
-from dreamsim.files import write_text
-from dreamsim.model.checkpoint import load_checkpoint, read_config
+from dreamsim.files import write_atomic, write_text
+from dreamsim.model.checkpoint import Checkpoint, load_checkpoint, read_config
 from dreamsim.sim.batch import load_for_task
-from dreamsim.tasks import list_tasks, load_task
+from dreamsim.tasks import Task, list_tasks, load_task, make_real
 from dreamsim.training.evaluation import fidelity, fidelity_table
+from dreamsim.validation.matched import METRICS, Rollout, horizon_curves, matched_rollouts
+from dreamsim.validation.transfer import transfer_gap
+
+VIDEO_ROLLOUTS = 3  # matched rollouts per action source in the video
 
 
-def fidelity_report(target: str, episodes: str | Path, out: str | Path | None = None, device: str = "auto") -> Path:
-    """Score ``target`` (a task's shipped checkpoint, or a checkpoint folder) on the real episodes
-    in ``episodes``; writes ``fidelity.json`` and ``fidelity.md`` into ``out`` and returns the latter."""
+@dataclass(frozen=True)
+class ValidateConfig:
+    """What ``validate`` measures. ``policy``: an SB3 ``.zip`` to validate beside random actions;
+    ``episodes``: a folder of held-out real episodes for the open-loop fidelity."""
+
+    policy: str | None = None
+    episodes: str | None = None
+    starts: int = 16
+    horizon: int = 50
+    context: int = 5
+    transfer_episodes: int = 10
+    seed: int = 0
+    device: str = "auto"
+
+
+def resolve_target(target: str | Path, device: str = "auto") -> tuple[Task, Checkpoint]:
+    """A task name (its shipped checkpoint) or a checkpoint folder -> ``(task, checkpoint)``."""
     dev = resolve_device(device)
-    if target in list_tasks():
-        task = load_task(target)
-        ckpt = load_for_task(task, None, dev)
-    else:
-        task = load_task(read_config(target)["task"])
-        ckpt = load_checkpoint(target, dev)
+    if str(target) in list_tasks():
+        task = load_task(str(target))
+        return task, load_for_task(task, None, dev)
+    task = load_task(read_config(target)["task"])
+    return task, load_checkpoint(target, dev)
+
+
+def heldout_fidelity(task: Task, ckpt: Checkpoint, episodes: str | Path) -> dict[str, Any]:
+    """Open-loop and one-step fidelity of ``ckpt`` on the recorded real episodes in ``episodes``."""
     store = EpisodeStore(episodes)
     if len(store) == 0:
         raise ValueError(f"no episodes in {episodes}: collect held-out ones with `dreamsim collect {task.name} --out DIR`")
     eps = list(store.episodes())
     metrics = fidelity(ckpt.model, eps, task.horizons)
-    horizons = tuple(h for h in task.horizons if f"open_loop/{h}/psnr" in metrics)
     metrics["checkpoint"] = str(ckpt.path)
     metrics["episode_folder"] = str(episodes)
     metrics["real_steps"] = int(sum(len(e) for e in eps))
-    out = Path(out or f"reports/{task.name}")
-    write_text(out / "fidelity.json", json.dumps(metrics, indent=2) + "\n")
-    text = (
-        f"# Fidelity of {ckpt.path} on {metrics['episodes']} held-out {task.gym_id} episodes\n\n"
+    return metrics
+
+
+def _heldout_markdown(task: Task, metrics: dict[str, Any]) -> str:
+    horizons = tuple(h for h in task.horizons if f"open_loop/{h}/psnr" in metrics)
+    return (
         f"{fidelity_table(metrics, horizons)}\n\n"
         "Open-loop: from each episode's first real observation, the episode's actions alone; "
         "copy-last: the step-0 (open-loop) or previous (one-step) real observation. "
         "State error: RMS over dimensions, in units of each dimension's std.\n"
     )
-    return write_text(out / "fidelity.md", text)
+
+
+def validate(
+    target: str | Path, out: str | Path | None = None, config: ValidateConfig | None = None, extra: dict[str, Any] | None = None
+) -> Path:
+    """Validate ``target`` (task name or checkpoint folder); write the report folder ``out`` (default
+    ``reports/<task>``) and return the path of its ``report.md``. ``extra`` joins ``report.json``
+    (``dreamsim demo`` puts its agent's scores there, and they get their own section)."""
+    cfg = config or ValidateConfig()
+    task, ckpt = resolve_target(target, cfg.device)
+    out = Path(out or f"reports/{task.name}")
+    probe = make_real(task, render=False)
+    space = probe.action_space
+    probe.close()
+    policy: Agent | None = None
+    if cfg.policy is not None:
+        from dreamsim.imagination import load_policy
+
+        policy = PolicyAgent(load_policy(cfg.policy))
+    sources: dict[str, Agent] = {"random": RandomAgent(space, seed=cfg.seed + 1)}  # type: ignore[arg-type]
+    if policy is not None:
+        sources["policy"] = policy
+    behaviour = policy or RandomAgent(space, seed=cfg.seed + 2)  # type: ignore[arg-type]
+    rollouts = matched_rollouts(ckpt.model, task, behaviour, sources, cfg.starts, cfg.horizon, cfg.context, cfg.seed)
+    curves = horizon_curves(rollouts, ckpt.model.state_std.cpu().numpy())
+    agents: dict[str, Agent] = {"random": RandomAgent(space, seed=cfg.seed + 3)}  # type: ignore[arg-type]
+    if policy is not None:
+        agents["policy"] = policy
+    transfer = transfer_gap(task, agents, cfg.transfer_episodes, cfg.seed + 20_000, ckpt.path, cfg.device)
+
+    report: dict[str, Any] = {
+        "task": task.name,
+        "checkpoint": str(ckpt.path),
+        "config": {**cfg.__dict__},
+        "matched": {"starts": cfg.starts, "behaviour": "policy" if policy else "random", "curves": curves},
+        "transfer": transfer,
+        **(extra or {}),
+    }
+    if cfg.episodes is not None:
+        report["heldout"] = heldout_fidelity(task, ckpt, cfg.episodes)
+        write_text(out / "fidelity.json", json.dumps(report["heldout"], indent=2) + "\n")
+        title = f"# Fidelity of {ckpt.path} on {report['heldout']['episodes']} held-out {task.gym_id} episodes\n\n"
+        write_text(out / "fidelity.md", title + _heldout_markdown(task, report["heldout"]))
+    _plot(curves, out / "errors.png", task)
+    _video(rollouts, out / "rollouts.mp4")
+    write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
+    return write_text(out / "report.md", _markdown(task, report))
+
+
+def _plot(curves: dict[str, dict[str, list[float]]], path: Path, task: Task) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    titles = {
+        "state_error": "state error (std units)",
+        "reward_error": "|reward error|",
+        "psnr": "frame PSNR (dB, higher is better)",
+        "ssim": "frame SSIM (higher is better)",
+    }
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+    for ax, metric in zip(axes.flat, METRICS, strict=True):
+        for i, (source, curve) in enumerate(curves.items()):
+            color = f"C{i}"
+            ax.plot(curve["horizon"], curve[metric], color=color, label=f"DreamSim, {source} actions")
+            baseline = curve[f"{metric}_copy_last"]
+            ax.plot(curve["horizon"], baseline, color=color, linestyle="--", label=f"copy-last, {source} actions")
+        ax.set_title(titles[metric])
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("horizon (agent steps)")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(f"{task.gym_id}: DreamSim against MuJoCo from matched real states")
+    fig.tight_layout()
+    write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)
+
+
+def _video(rollouts: list[Rollout], path: Path, scale: int = 3) -> None:
+    frames: list[np.ndarray] = []
+    for source in dict.fromkeys(r.source for r in rollouts):
+        for r in [r for r in rollouts if r.source == source][:VIDEO_ROLLOUTS]:
+            for real, pred in zip(r.real_frames[1:], r.pred_frames, strict=True):
+                diff = np.abs(real.astype(np.int16) - pred.astype(np.int16)).astype(np.uint8)
+                frames.append(np.concatenate([real, pred, diff], 1))
+            frames.extend([np.zeros_like(frames[-1])] * 3)  # a short black gap between rollouts
+    video = [np.kron(f, np.ones((scale, scale, 1), np.uint8)) for f in frames]
+    write_atomic(path, lambda p: imageio.mimwrite(p, video, format="FFMPEG", fps=10, macro_block_size=1))  # type: ignore[arg-type]
+
+
+def _markdown(task: Task, report: dict[str, Any]) -> str:
+    matched = report["matched"]
+    lines = [
+        f"# DreamSim validation: {task.gym_id}",
+        "",
+        f"Checkpoint: `{report['checkpoint']}`",
+    ]
+    if "agent" in report:
+        lines += ["", _agent_markdown(report["agent"])]
+    lines += [
+        "",
+        "## Fidelity from matched real states",
+        "",
+        f"{matched['starts']} start states from real episodes ({matched['behaviour']} behaviour); at each, MuJoCo "
+        "restores the recorded qpos/qvel and DreamSim filters the same real context, then both roll the same "
+        "actions. Copy-last keeps the start observation (and the last real reward). Mean over the rollouts "
+        "still running at each horizon (`n`).",
+        "",
+        "![errors against horizon](errors.png)",
+        "",
+        "Video: `rollouts.mp4` (MuJoCo | DreamSim | difference), the first "
+        f"{VIDEO_ROLLOUTS} rollouts of each action source in turn.",
+    ]
+    for source, curve in matched["curves"].items():
+        lines += [
+            "",
+            f"### {source} actions",
+            "",
+            "| horizon | n | state error (std) | copy-last | reward error | copy-last "
+            "| PSNR (dB) | copy-last | SSIM | copy-last |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for h in task.horizons:
+            if h <= len(curve["horizon"]):
+                i = h - 1
+                cells = [f"{curve[m][i]:.3f} | {curve[m + '_copy_last'][i]:.3f}" for m in ("state_error", "reward_error")]
+                cells += [f"{curve['psnr'][i]:.2f} | {curve['psnr_copy_last'][i]:.2f}"]
+                cells += [f"{curve['ssim'][i]:.3f} | {curve['ssim_copy_last'][i]:.3f}"]
+                lines.append(f"| {h} | {int(curve['count'][i])} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Transfer gap",
+        "",
+        "The same agent from the same real start state in both worlds; returns as mean ± 95% CI over "
+        f"{len(next(iter(report['transfer'].values()))['real_returns'])} paired episodes; gap = DreamSim - MuJoCo.",
+        "",
+        "| agent | return in MuJoCo | return in DreamSim | gap |",
+        "|---|---|---|---|",
+    ]
+    for name, t in report["transfer"].items():
+        lines.append(
+            f"| {name} | {t['real_mean']:.2f} ± {t['real_ci95']:.2f} | {t['dream_mean']:.2f} ± {t['dream_ci95']:.2f} "
+            f"| {t['gap_mean']:+.2f} ± {t['gap_ci95']:.2f} |"
+        )
+    if "heldout" in report:
+        held = report["heldout"]
+        lines += [
+            "",
+            f"## Open-loop fidelity on {held['episodes']} held-out real episodes ({held['real_steps']} steps)",
+            "",
+            _heldout_markdown(task, held),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _agent_markdown(agent: dict[str, Any]) -> str:
+    rows = [("SAC trained in DreamSim only", agent["trained"]), ("random actions", agent["random"])]
+    rows.append(("constant middle action", agent["constant"]))
+    table = "\n".join(f"| {name} | {r['return_mean']:.2f} ± {r['return_ci95']:.2f} |" for name, r in rows)
+    return (
+        "## An agent trained in imagination, run in MuJoCo\n\n"
+        f"SAC trained for {agent['dream_steps']} DreamSim steps and no real ones; returns over "
+        f"{agent['episodes']} real episodes (mean ± 95% CI). Policy: `{agent['policy']}`\n\n"
+        "| policy | return in MuJoCo |\n|---|---|\n"
+        f"{table}"
+    )

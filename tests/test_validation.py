@@ -1,0 +1,112 @@
+"""Validation against MuJoCo: SSIM, matched-state restores, per-horizon curves, the transfer gap."""
+
+import numpy as np
+import pytest
+import torch
+
+from dreamsim.control import ConstantAgent, RandomAgent
+from dreamsim.data.collect import run_episode
+from dreamsim.planning.objectives import step_physics
+from dreamsim.tasks import load_task, make_real
+from dreamsim.training.evaluation import ssim
+from dreamsim.validation.matched import Rollout, horizon_curves, matched_rollouts
+from dreamsim.validation.report import ValidateConfig, validate
+from dreamsim.validation.transfer import transfer_gap
+
+
+def test_ssim_matches_the_reference_implementation():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 40, a.shape), 0, 255).astype(np.uint8)
+    noisier = np.clip(a.astype(int) + rng.integers(-120, 120, a.shape), 0, 255).astype(np.uint8)
+    a_t, b_t = torch.as_tensor(a), torch.as_tensor(b)
+    # scikit-image: structural_similarity(a, b, channel_axis=2, gaussian_weights=True, sigma=1.5,
+    # use_sample_covariance=False, data_range=255) gives 0.9540257.
+    assert float(ssim(b_t, a_t)) == pytest.approx(0.9540257, abs=1e-5)
+    assert float(ssim(a_t, a_t)) == pytest.approx(1.0)
+    assert float(ssim(torch.as_tensor(noisier), a_t)) < float(ssim(b_t, a_t))
+    assert ssim(torch.stack([a_t, b_t])[None], torch.stack([a_t, a_t])[None]).shape == (1, 2)
+
+
+def test_restoring_qpos_qvel_replays_the_recorded_episode():
+    task = load_task("reacher")
+    env = make_real(task)
+    episode = run_episode(env, seed=5)
+    raw, t0 = env.unwrapped, 17
+    raw.set_state(episode.qpos[t0], episode.qvel[t0])
+    for t in range(t0, t0 + 10):
+        obs, reward, _ = step_physics(raw, episode.actions[t].astype(np.float64), task.action_repeat)
+        np.testing.assert_allclose(obs, episode.obs[t + 1], atol=1e-6)
+        assert reward == pytest.approx(episode.rewards[t], abs=1e-6)
+    env.close()
+
+
+def _rollout(n: int, perfect: bool) -> Rollout:
+    rng = np.random.default_rng(n)
+    real_obs = rng.normal(size=(n + 1, 3)).astype(np.float32)
+    real_frames = rng.integers(0, 256, (n + 1, 16, 16, 3), dtype=np.uint8)
+    real_rewards = rng.normal(size=n).astype(np.float32)
+    shift = 0 if perfect else 1
+    return Rollout(
+        source="random",
+        start_step=0,
+        actions=np.zeros((n, 1), np.float32),
+        real_obs=real_obs,
+        real_frames=real_frames,
+        real_rewards=real_rewards,
+        pred_obs=real_obs[1:] + shift,
+        pred_frames=real_frames[1:],
+        pred_rewards=real_rewards + shift,
+        last_reward=0.0,
+    )
+
+
+def test_horizon_curves_average_the_rollouts_still_running():
+    std = np.full(3, 2.0, np.float32)
+    curves = horizon_curves([_rollout(4, perfect=True), _rollout(2, perfect=False)], std)["random"]
+    assert curves["horizon"] == [1, 2, 3, 4] and curves["count"] == [2, 2, 1, 1]
+    # Horizons 1-2 average a perfect rollout (0) and one off by 1 in every dimension (0.5 std).
+    assert curves["state_error"][:2] == pytest.approx([0.25, 0.25])
+    assert curves["state_error"][2:] == pytest.approx([0.0, 0.0])
+    assert curves["reward_error"] == pytest.approx([0.5, 0.5, 0.0, 0.0])
+    assert curves["ssim"] == pytest.approx([1.0] * 4)
+    assert all(s < 1 for s in curves["ssim_copy_last"]) and all(e > 0 for e in curves["state_error_copy_last"])
+
+
+def test_matched_rollouts_start_from_the_same_state_in_both_worlds(tiny_checkpoint):
+    from dreamsim.model.checkpoint import load_checkpoint
+
+    task, model = load_task("reacher"), load_checkpoint(tiny_checkpoint, torch.device("cpu")).model
+    env = make_real(task, render=False)
+
+    def rollouts_now() -> list[Rollout]:
+        sources = {"random": RandomAgent(env.action_space, seed=1), "zero": ConstantAgent(env.action_space)}
+        return matched_rollouts(model, task, RandomAgent(env.action_space, seed=2), sources, starts=3, horizon=7)
+
+    rollouts = rollouts_now()
+    assert [r.source for r in rollouts] == ["random", "zero"] * 3
+    for random_run, zero_run in zip(rollouts[::2], rollouts[1::2], strict=True):
+        np.testing.assert_array_equal(random_run.real_obs[0], zero_run.real_obs[0])  # one start, two sources
+        assert len(random_run.actions) == len(random_run.pred_obs) == len(random_run.real_obs) - 1 == 7
+        assert random_run.pred_frames.shape == random_run.real_frames[1:].shape
+        assert (zero_run.actions == 0).all() and np.abs(random_run.actions).max() <= 1.0
+    np.testing.assert_array_equal(rollouts_now()[0].pred_obs, rollouts[0].pred_obs)  # seeded end to end
+
+
+def test_transfer_gap_pairs_episodes_from_the_same_start(tiny_checkpoint):
+    task = load_task("reacher")
+    env = make_real(task, render=False)
+    result = transfer_gap(task, {"zero": ConstantAgent(env.action_space)}, episodes=3, checkpoint=tiny_checkpoint)["zero"]
+    real, dream = np.array(result["real_returns"]), np.array(result["dream_returns"])
+    assert real.shape == dream.shape == (3,) and (real < 0).all()
+    assert result["gap_mean"] == pytest.approx(float((dream - real).mean()))
+    again = transfer_gap(task, {"zero": ConstantAgent(env.action_space)}, episodes=3, checkpoint=tiny_checkpoint)
+    assert again["zero"]["real_returns"] == result["real_returns"]  # same seeds, same real episodes
+    with pytest.raises(ValueError, match="at least 2 episodes"):
+        transfer_gap(task, {}, episodes=1)
+
+
+def test_validate_names_a_missing_policy(tiny_checkpoint, tmp_path):
+    with pytest.raises(FileNotFoundError, match="sac_in_dream"):
+        validate(tiny_checkpoint, tmp_path, ValidateConfig(policy=str(tmp_path / "nope.zip")))
+    assert not any(tmp_path.iterdir())  # nothing half-written
