@@ -1,4 +1,4 @@
-"""Command line: ``dreamsim collect | train | validate | demo | bench | plan``."""
+"""Command line: ``dreamsim collect | train | validate | demo | loop | bench | plan``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,47 @@ def _demo(args: argparse.Namespace) -> None:
     )
     print(report.read_text())
     print(f"report written to {report} (with errors.png, rollouts.mp4 and report.json beside it)")
+
+
+def _loop(args: argparse.Namespace) -> None:
+    from dreamsim.loop import LoopConfig, run_loop
+    from dreamsim.training import TrainConfig
+
+    card = load_task(args.task)
+    model = TrainConfig(
+        steps=args.model_steps,
+        preset=args.preset,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        lr=args.lr,
+        eval_every=args.model_steps,
+        checkpoint_every=args.model_steps,
+        seed=args.seed,
+        device=args.device,
+    )
+    config = LoopConfig(
+        iterations=args.iterations,
+        initial_steps=args.initial_steps,
+        collect_steps=args.collect_steps,
+        agent_steps=args.agent_steps,
+        noise=args.noise,
+        num_envs=args.num_envs,
+        eval_episodes=args.eval_episodes,
+        workers=args.workers,
+        seed=args.seed,
+        device=args.device,
+        train=model,
+    )
+    out = Path(args.out or f"runs/loop-{card.name}")
+    state = run_loop(card, out, config, progress=True)
+    print("| iteration | real steps | world-model steps | DreamSim steps | return in MuJoCo | random |")
+    print("|---|---|---|---|---|---|")
+    for e in state["history"]:
+        print(
+            f"| {e['iteration']} | {e['real_steps']} | {e['model_steps']} | {e['dream_steps']} "
+            f"| {e['return_mean']:.2f} ± {e['return_ci95']:.2f} | {e['random_return_mean']:.2f} |"
+        )
+    print(f"loop state: {out / 'loop.json'}   TensorBoard: tensorboard --logdir {out / 'tb'}")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -176,6 +217,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=10, help="real episodes per score and for the transfer gap")
     p.add_argument("--starts", type=int, default=16, help="matched real start states in the report")
     p.set_defaults(func=_demo)
+
+    from dreamsim.loop import LoopConfig
+
+    d = LoopConfig()
+    p = sub.add_parser("loop", help="Dyna loop: collect with the policy, fine-tune the model, train in DreamSim, score in MuJoCo")
+    p.add_argument("task", help=f"task card: {tasks}")
+    p.add_argument("--out", help="loop folder (default: runs/loop-<task>); rerun to resume or extend")
+    p.add_argument("--iterations", type=int, default=d.iterations, help="total iterations (a rerun continues up to it)")
+    p.add_argument("--initial-steps", type=int, default=d.initial_steps, help="random real steps before the first model")
+    p.add_argument("--collect-steps", type=int, default=d.collect_steps, help="real steps collected by the policy per iteration")
+    p.add_argument("--model-steps", type=int, default=d.train.steps, help="world-model training steps per iteration")
+    p.add_argument("--agent-steps", type=int, default=d.agent_steps, help="DreamSim steps of agent training per iteration")
+    p.add_argument("--noise", type=float, default=d.noise, help="exploration noise (fraction of the action box)")
+    p.add_argument("--num-envs", type=int, default=d.num_envs, help="DreamSim envs the agent trains on")
+    p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="real episodes per evaluation")
+    p.add_argument("--workers", type=int, default=d.workers, help="processes for the initial random collection")
+    p.add_argument("--preset", help="world-model preset (default: the card's)")
+    p.add_argument("--batch-size", type=int, default=d.train.batch_size)
+    p.add_argument("--seq-len", type=int, default=d.train.seq_len)
+    p.add_argument("--lr", type=float, default=d.train.lr)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_loop)
 
     p = sub.add_parser("bench", help="throughput of DreamSim against real MuJoCo on this machine")
     p.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task card: {tasks}")

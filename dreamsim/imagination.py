@@ -45,6 +45,7 @@ class DreamTrainConfig:
     checkpoint: str | None = None  # world model (default: the task's shipped one)
     device: str = "auto"  # where DreamSim runs
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
+    init_policy: str | None = None  # a saved policy to continue (its weights and step count)
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
@@ -80,6 +81,9 @@ class RealEvalCallback(BaseCallback):
         self.history: list[dict[str, Any]] = []
         self._next = every
 
+    def _on_training_start(self) -> None:
+        self._next = self.num_timesteps + self.every  # a continued policy starts past zero
+
     def evaluate_now(self) -> dict[str, Any]:
         result = evaluate(self.task, PolicyAgent(self.model), self.episodes, self.seed)
         entry = {"dream_steps": self.num_timesteps, **result}
@@ -110,10 +114,15 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
     env = DreamSimVecEnv(card, num_envs=config.num_envs, checkpoint=config.checkpoint, device=config.device)
     env.seed(config.seed)
     kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **ALGO_DEFAULTS[config.algo], **config.algo_kwargs}
-    model = ALGOS[config.algo]("MlpPolicy", env, tensorboard_log=str(out / "tb"), **kwargs)
+    if config.init_policy is not None:
+        model = load_policy(config.init_policy)
+        model.set_env(env)
+        model.tensorboard_log = str(out / "tb")
+    else:
+        model = ALGOS[config.algo]("MlpPolicy", env, tensorboard_log=str(out / "tb"), **kwargs)
     bar = tqdm(total=config.steps, unit="step", desc=f"{config.algo} in DreamSim {card.name}", disable=not progress)
     callback = RealEvalCallback(card, config.eval_every, config.eval_episodes, config.seed + 10_000, bar)
-    model.learn(config.steps, callback=callback, tb_log_name=config.algo)
+    model.learn(config.steps, callback=callback, tb_log_name=config.algo, reset_num_timesteps=config.init_policy is None)
     bar.close()
     env.close()
     if not callback.history or callback.history[-1]["dream_steps"] != callback.num_timesteps:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO, SAC
 
+from dreamsim.cli import main
 from dreamsim.imagination import DreamTrainConfig
 
 RECIPES = Path(__file__).resolve().parents[1] / "agents"
@@ -60,3 +61,24 @@ def test_agent_trained_in_imagination_beats_random_in_the_real_world(dot_run):
     zero = evaluate(DOT_TASK, ConstantAgent(env.action_space), 5, seed=10_000)["return_mean"]
     # Per 20-step episode: the optimum is 0, a zero action about -11, random actions about -16.
     assert trained > 0.5 * zero and trained > 0.5 * random, (trained, zero, random)
+
+
+def test_dyna_loop_runs_resumes_and_extends(tmp_path):
+    """Two iterations, then a rerun that asks for three: only the third runs, on top of the first two."""
+    out = tmp_path / "loop"
+    args = ["loop", "reacher", "--out", str(out), "--initial-steps", "100", "--collect-steps", "50"]
+    tiny = ["--model-steps", "2", "--agent-steps", "64", "--num-envs", "4", "--eval-episodes", "2", "--workers", "1"]
+    tiny += ["--preset", "tiny", "--batch-size", "2", "--seq-len", "4", "--seed", "1"]
+    assert main([*args, *tiny, "--iterations", "2"]) == 0
+    first = json.loads((out / "loop.json").read_text())["history"]
+    assert [e["real_steps"] for e in first] == [100, 150]  # reacher episodes are 50 steps
+    assert main([*args, *tiny, "--iterations", "3"]) == 0
+    history = json.loads((out / "loop.json").read_text())["history"]
+    assert history[:2] == first
+    assert [e["real_steps"] for e in history] == [100, 150, 200]
+    assert [e["model_steps"] for e in history] == [2, 4, 6]
+    assert [e["dream_steps"] for e in history] == [64, 128, 192]  # the agent continues, it does not restart
+    for e in history:
+        assert -60 < e["return_mean"] <= 0 and e["return_ci95"] >= 0
+    assert json.loads((out / "model" / "checkpoint" / "config.json").read_text())["training"]["steps"] == 6
+    assert (out / "agent" / "policy.zip").is_file() and any((out / "tb").glob("events.*"))

@@ -61,6 +61,10 @@ class EpisodeStore:
     def __len__(self) -> int:
         return len(self.paths())
 
+    def steps(self) -> int:
+        """Agent steps stored, from the file names (``<id>-<steps>.npz``) without reading the files."""
+        return sum(int(p.stem.rsplit("-", 1)[1]) for p in self.paths())
+
     def write(self, episode: Episode) -> Path:
         """Write atomically: a temporary file in the same folder, then a rename."""
         episode.check()

@@ -1,0 +1,112 @@
+"""``dreamsim loop``: Dyna-style improvement of a world model and an agent, scored in real MuJoCo.
+
+Iteration 0 collects ``initial_steps`` random real steps. Every iteration then:
+1. collects ``collect_steps`` real steps with the current policy plus Gaussian exploration noise
+   (iteration 0: the random data above);
+2. fine-tunes the world model on all real data so far, ``train.steps`` more steps;
+3. trains the agent in imagination on that model, ``agent_steps`` more DreamSim steps;
+4. evaluates the agent in MuJoCo and logs ``real/return`` against the real steps used (TensorBoard).
+
+Folder ``out``: ``episodes/`` (every real step), ``model/`` (the world-model run), ``agent/`` (the
+policy and its runs), ``tb/`` and ``loop.json``. Resumable: rerunning continues after the last
+finished iteration, and each stage of an interrupted one skips what is already on disk (the data
+already collected, the model steps already trained).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dreamsim.control import Agent, PolicyAgent
+from dreamsim.data import EpisodeStore, collect, collect_with_agent
+from dreamsim.files import write_text
+from dreamsim.imagination import DreamTrainConfig, load_policy, train_in_dream
+from dreamsim.tasks import Task, load_task
+from dreamsim.training import TrainConfig, train
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """One Dyna loop; ``train`` is the world-model config with ``steps`` per iteration."""
+
+    iterations: int = 5
+    initial_steps: int = 10_000
+    collect_steps: int = 5_000
+    agent_steps: int = 20_000
+    noise: float = 0.1  # exploration noise, a fraction of the action box's half-width
+    algo: str = "sac"
+    num_envs: int = 16
+    eval_episodes: int = 5
+    workers: int = 2  # processes for the random collection of iteration 0
+    seed: int = 0
+    device: str = "auto"
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1_000))
+
+    def __post_init__(self) -> None:
+        counts = (self.iterations, self.initial_steps, self.collect_steps, self.agent_steps, self.train.steps)
+        if min(counts) < 1:
+            raise ValueError("iterations, initial_steps, collect_steps, agent_steps and train.steps must all be at least 1")
+        if self.noise < 0:
+            raise ValueError(f"noise is a standard deviation and cannot be negative, got {self.noise}")
+
+
+def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bool = False) -> dict[str, Any]:
+    """Run (or continue) the loop in ``out`` up to ``config.iterations``; returns ``loop.json``'s content."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    card = load_task(task)
+    out = Path(out)
+    episodes, model_run, agent_dir = out / "episodes", out / "model", out / "agent"
+    state_path = out / "loop.json"
+    state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.is_file() else {"task": card.name, "history": []}
+    if state["task"] != card.name:
+        raise ValueError(f"{out} holds a loop for {state['task']!r}, not {card.name!r}: choose another --out")
+    writer = SummaryWriter(str(out / "tb"))
+    policy_path = agent_dir / "policy.zip"
+    for iteration in range(len(state["history"]), config.iterations):
+        # 1. Real data: random at first, then the current policy with exploration noise.
+        target = config.initial_steps + iteration * config.collect_steps
+        missing = target - EpisodeStore(episodes).steps()
+        if missing > 0 and iteration == 0:
+            collect(card, episodes, missing, config.workers, config.seed, progress=progress)
+        elif missing > 0:
+            agent: Agent = PolicyAgent(load_policy(policy_path))
+            collect_with_agent(card, episodes, missing, agent, config.noise, config.seed + iteration, progress=progress)
+        real_steps = EpisodeStore(episodes).steps()
+        # 2. The world model, on all real data so far.
+        model_steps = (iteration + 1) * config.train.steps
+        resume = (model_run / "checkpoint" / "trainer.json").is_file()
+        train(card, episodes, model_run, replace(config.train, steps=model_steps), resume=resume, progress=progress)
+        # 3. The agent, in imagination on that model; 4. its return in MuJoCo.
+        dream = DreamTrainConfig(
+            algo=config.algo,
+            steps=config.agent_steps,
+            num_envs=config.num_envs,
+            eval_every=config.agent_steps,
+            eval_episodes=config.eval_episodes,
+            seed=config.seed + iteration,
+            checkpoint=str(model_run / "checkpoint"),
+            device=config.device,
+            init_policy=str(policy_path) if policy_path.is_file() else None,
+        )
+        run = train_in_dream(card, agent_dir, dream, progress=progress)
+        entry = {
+            "iteration": iteration,
+            "real_steps": real_steps,
+            "model_steps": model_steps,
+            "dream_steps": run["final"]["dream_steps"],
+            "return_mean": run["final"]["return_mean"],
+            "return_ci95": run["final"]["return_ci95"],
+            "random_return_mean": run["random"]["return_mean"],
+        }
+        writer.add_scalar("real/return", entry["return_mean"], real_steps)
+        writer.add_scalar("real/random_return", entry["random_return_mean"], real_steps)
+        writer.flush()
+        state["history"].append(entry)
+        state["config"] = asdict(config)
+        write_text(state_path, json.dumps(state, indent=2) + "\n")
+    writer.close()
+    return state
