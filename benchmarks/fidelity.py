@@ -1,0 +1,65 @@
+"""Fidelity benchmark: open-loop errors of every shipped model on held-out real episodes, against copy-last.
+
+    python benchmarks/fidelity.py                     # tables from assets/<task>/fidelity.json
+    MUJOCO_GL=egl python benchmarks/fidelity.py --rescore   # score again first (needs episodes/<task>-heldout)
+
+Each model's numbers come from `dreamsim validate <task> --episodes episodes/<task>-heldout` (the
+model card's recipe). Writes benchmarks/results/fidelity.json and fidelity.md (the README's table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dreamsim.files import write_text
+from dreamsim.resources import assets_dir
+from dreamsim.tasks import list_tasks, load_task
+
+RESULTS = Path("benchmarks/results")
+
+
+def _rescore(task: str, device: str) -> None:
+    from dreamsim.validation.report import heldout_fidelity, resolve_target
+
+    card, ckpt = resolve_target(task, device)
+    metrics = heldout_fidelity(card, ckpt, f"episodes/{task}-heldout")
+    metrics["checkpoint"] = f"assets/{task}"
+    write_text(assets_dir() / task / "fidelity.json", json.dumps(metrics, indent=2) + "\n")
+
+
+def markdown(results: dict[str, dict]) -> str:
+    rows = [
+        "| task | held-out episodes (steps) | horizon | state error (std) | copy-last | frame PSNR (dB) | copy-last |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for task, m in results.items():
+        for h in load_task(task).horizons:
+            key = f"open_loop/{h}"
+            if f"{key}/psnr" in m:
+                rows.append(
+                    f"| {task} | {m['episodes']} ({m['real_steps']:,}) | {h} | {m[f'{key}/state_error']:.3f} "
+                    f"| {m[f'{key}/state_error_copy_last']:.3f} | {m[f'{key}/psnr']:.2f} | {m[f'{key}/psnr_copy_last']:.2f} |"
+                )
+    return "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rescore", action="store_true", help="score the shipped models again on episodes/<task>-heldout")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    shipped = [t for t in list_tasks() if (assets_dir() / t / "fidelity.json").is_file()]
+    if args.rescore:
+        for task in shipped:
+            _rescore(task, args.device)
+    results = {t: json.loads((assets_dir() / t / "fidelity.json").read_text()) for t in shipped}
+    write_text(RESULTS / "fidelity.json", json.dumps(results, indent=2) + "\n")
+    table = markdown(results)
+    write_text(RESULTS / "fidelity.md", table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Transfer benchmark: an agent trained in DreamSim only, run in MuJoCo and in DreamSim, beside baselines.
+
+    MUJOCO_GL=egl python agents/sac_in_dream.py reacher --steps 150000 --eval-every 30000
+    MUJOCO_GL=egl python benchmarks/transfer.py runs/sac-in-dream-reacher --episodes 20
+
+The trained policy, uniform random actions and the constant middle action each play ``--episodes``
+paired episodes: MuJoCo reset with seed ``--seed + i``, DreamSim started from that same real state.
+Writes benchmarks/results/transfer-<task>-<cpu|gpu>.json and rebuilds benchmarks/results/transfer.md
+(the README's table) from every transfer-*.json there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from dreamsim.control import ConstantAgent, PolicyAgent, RandomAgent
+from dreamsim.device import describe_machine, resolve_device
+from dreamsim.files import write_text
+from dreamsim.imagination import load_policy
+from dreamsim.tasks import make_real
+from dreamsim.validation.report import resolve_target
+from dreamsim.validation.transfer import transfer_gap
+
+RESULTS = Path("benchmarks/results")
+
+
+def run(args: argparse.Namespace) -> dict:
+    run_dir = Path(args.run)
+    returns = json.loads((run_dir / "returns.json").read_text())
+    task, ckpt = resolve_target(returns["config"]["checkpoint"] or returns["task"], args.device)
+    space = make_real(task, render=False).action_space
+    agents = {
+        "trained": PolicyAgent(load_policy(run_dir / "policy.zip")),
+        "random": RandomAgent(space, seed=args.seed),  # type: ignore[arg-type]
+        "constant": ConstantAgent(space),  # type: ignore[arg-type]
+    }
+    print(f"{len(agents)} agents x {args.episodes} paired episodes in MuJoCo and DreamSim ...", file=sys.stderr)
+    gap = transfer_gap(task, agents, args.episodes, args.seed, ckpt.path, args.device)
+    return {
+        "task": task.name,
+        "checkpoint": str(ckpt.path),
+        "world_model_real_steps": ckpt.config["training"]["real_steps"],
+        "algo": returns["config"]["algo"],
+        "dream_steps": returns["final"]["dream_steps"],
+        "agent_real_steps": returns["real_env_steps_for_training"],
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "device": str(resolve_device(args.device)),
+        "machine": describe_machine(),
+        "command": "python benchmarks/transfer.py " + shlex.join(sys.argv[1:]),
+        "agents": gap,
+    }
+
+
+def markdown(results: list[dict]) -> str:
+    rows = [
+        "| task | real steps (world model) | agent, DreamSim steps | return in MuJoCo | random | constant action "
+        "| return in DreamSim (gap) | command |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        a = r["agents"]
+        real = {name: f"{v['real_mean']:.2f} ± {v['real_ci95']:.2f}" for name, v in a.items()}
+        t = a["trained"]
+        rows.append(
+            f"| {r['task']} | {r['world_model_real_steps']:,} | {r['algo'].upper()}, {r['dream_steps']:,} | {real['trained']} "
+            f"| {real['random']} | {real['constant']} | {t['dream_mean']:.2f} ({t['gap_mean']:+.2f} ± {t['gap_ci95']:.2f}) "
+            f"| `{r['command']}` |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="folder of an agents/ recipe run (policy.zip, returns.json)")
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=30_000, help="first episode seed (apart from the recipes' evaluation seeds)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    result = run(args)
+    kind = "gpu" if result["device"].startswith("cuda") else "cpu"
+    write_text(RESULTS / f"transfer-{result['task']}-{kind}.json", json.dumps(result, indent=2) + "\n")
+    table = markdown([json.loads(p.read_text()) for p in sorted(RESULTS.glob("transfer-*.json"))])
+    write_text(RESULTS / "transfer.md", table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
