@@ -82,7 +82,7 @@ class RealEvalCallback(BaseCallback):
         self._next = every
 
     def _on_training_start(self) -> None:
-        self._next = self.num_timesteps + self.every  # a continued policy starts past zero
+        self._next = self.model.num_timesteps + self.every  # a continued policy starts past zero
 
     def evaluate_now(self) -> dict[str, Any]:
         result = evaluate(self.task, PolicyAgent(self.model), self.episodes, self.seed)

@@ -78,6 +78,8 @@ def test_dyna_loop_runs_resumes_and_extends(tmp_path):
     assert [e["real_steps"] for e in history] == [100, 150, 200]
     assert [e["model_steps"] for e in history] == [2, 4, 6]
     assert [e["dream_steps"] for e in history] == [64, 128, 192]  # the agent continues, it does not restart
+    returns = json.loads((out / "agent" / "returns.json").read_text())
+    assert [h["dream_steps"] for h in returns["history"]] == [192]  # one evaluation per iteration
     for e in history:
         assert -60 < e["return_mean"] <= 0 and e["return_ci95"] >= 0
     assert json.loads((out / "model" / "checkpoint" / "config.json").read_text())["training"]["steps"] == 6

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ def validate(
     report: dict[str, Any] = {
         "task": task.name,
         "checkpoint": str(ckpt.path),
-        "config": {**cfg.__dict__},
+        "config": asdict(cfg),
         "matched": {"starts": cfg.starts, "behaviour": "policy" if policy else "random", "curves": curves},
         "transfer": transfer,
         **(extra or {}),

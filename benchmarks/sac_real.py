@@ -1,0 +1,70 @@
+"""Baseline: SB3 SAC trained on the real MuJoCo env, scored as DreamSim's agents are.
+
+    MUJOCO_GL=egl python benchmarks/sac_real.py reacher --steps 450000 --num-envs 4
+
+SB3's default SAC settings, with ``--num-envs`` real envs stepped together (one gradient step per
+vector step). Every ``--eval-every`` real steps the deterministic policy plays ``--episodes`` real
+episodes on the transfer benchmark's seeds. Writes benchmarks/results/sac-real-<task>-<cpu|gpu>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+
+from dreamsim.control import PolicyAgent, evaluate
+from dreamsim.device import describe_machine
+from dreamsim.files import write_text
+from dreamsim.tasks import load_task, make_real
+
+
+class Evaluate(BaseCallback):
+    def __init__(self, task: str, every: int, episodes: int, seed: int):
+        super().__init__()
+        self.task, self.every, self.episodes, self.seed = task, every, episodes, seed
+        self.history: list[dict] = []
+        self._next = every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.every
+            result = evaluate(self.task, PolicyAgent(self.model), self.episodes, self.seed)
+            self.history.append({"real_steps": self.num_timesteps, **result})
+            print(f"{self.num_timesteps} real steps: {result['return_mean']:.2f} ± {result['return_ci95']:.2f}", file=sys.stderr)
+        return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", nargs="?", default="reacher")
+    parser.add_argument("--steps", type=int, default=450_000, help="real env steps")
+    parser.add_argument("--num-envs", type=int, default=4)
+    parser.add_argument("--eval-every", type=int, default=50_000)
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=30_000, help="first evaluation episode seed")
+    args = parser.parse_args()
+    card = load_task(args.task)
+    env = make_vec_env(lambda: make_real(card, render=False), n_envs=args.num_envs, seed=0)
+    model = SAC("MlpPolicy", env, seed=0, device="cpu")
+    callback = Evaluate(card.name, args.eval_every, args.episodes, args.seed)
+    model.learn(args.steps, callback=callback)
+    result = {
+        "task": card.name,
+        "algo": "sac",
+        "num_envs": args.num_envs,
+        "real_steps": model.num_timesteps,
+        "machine": describe_machine(),
+        "command": "python benchmarks/sac_real.py " + " ".join(sys.argv[1:]),
+        "history": callback.history,
+    }
+    write_text(Path("benchmarks/results") / f"sac-real-{card.name}-cpu.json", json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
