@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dreamsim.control import ConstantAgent, PolicyAgent, RandomAgent
 from dreamsim.device import describe_machine, resolve_device
-from dreamsim.files import write_text
+from dreamsim.files import display_path, write_text
 from dreamsim.imagination import load_policy
 from dreamsim.tasks import make_real
 from dreamsim.validation.report import resolve_target
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> dict:
     gap = transfer_gap(task, agents, args.episodes, args.seed, ckpt.path, args.device)
     return {
         "task": task.name,
-        "checkpoint": str(ckpt.path),
+        "checkpoint": display_path(ckpt.path),
         "world_model_real_steps": ckpt.config["training"]["real_steps"],
         "algo": returns["config"]["algo"],
         "dream_steps": returns["final"]["dream_steps"],

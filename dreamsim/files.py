@@ -27,3 +27,12 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
 
 def write_text(path: str | Path, text: str) -> Path:
     return write_atomic(path, lambda p: p.write_text(text))
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies inside it, so results name
+    repository paths rather than one machine's absolute ones."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

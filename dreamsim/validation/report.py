@@ -20,7 +20,7 @@ import numpy as np
 from dreamsim.control import Agent, PolicyAgent, RandomAgent
 from dreamsim.data.store import EpisodeStore
 from dreamsim.device import resolve_device
-from dreamsim.files import write_atomic, write_text
+from dreamsim.files import display_path, write_atomic, write_text
 from dreamsim.model.checkpoint import Checkpoint, load_checkpoint, read_config
 from dreamsim.sim.batch import load_for_task
 from dreamsim.tasks import Task, list_tasks, load_task, make_real
@@ -63,7 +63,7 @@ def heldout_fidelity(task: Task, ckpt: Checkpoint, episodes: str | Path) -> dict
         raise ValueError(f"no episodes in {episodes}: collect held-out ones with `dreamsim collect {task.name} --out DIR`")
     eps = list(store.episodes())
     metrics = fidelity(ckpt.model, eps, task.horizons)
-    metrics["checkpoint"] = str(ckpt.path)
+    metrics["checkpoint"] = display_path(ckpt.path)
     metrics["episode_folder"] = str(episodes)
     metrics["real_steps"] = int(sum(len(e) for e in eps))
     return metrics
@@ -109,7 +109,7 @@ def validate(
 
     report: dict[str, Any] = {
         "task": task.name,
-        "checkpoint": str(ckpt.path),
+        "checkpoint": display_path(ckpt.path),
         "config": asdict(cfg),
         "matched": {"starts": cfg.starts, "behaviour": "policy" if policy else "random", "curves": curves},
         "transfer": transfer,
