@@ -105,6 +105,7 @@ def _loop(args: argparse.Namespace) -> None:
         collect_steps=args.collect_steps,
         agent_steps=args.agent_steps,
         noise=args.noise,
+        algo=args.algo,
         num_envs=args.num_envs,
         eval_episodes=args.eval_episodes,
         workers=args.workers,
@@ -230,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-steps", type=int, default=d.train.steps, help="world-model training steps per iteration")
     p.add_argument("--agent-steps", type=int, default=d.agent_steps, help="DreamSim steps of agent training per iteration")
     p.add_argument("--noise", type=float, default=d.noise, help="exploration noise (fraction of the action box)")
+    p.add_argument("--algo", choices=("sac", "ppo"), default=d.algo, help="SB3 agent trained in DreamSim")
     p.add_argument("--num-envs", type=int, default=d.num_envs, help="DreamSim envs the agent trains on")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="real episodes per evaluation")
     p.add_argument("--workers", type=int, default=d.workers, help="processes for the initial random collection")

@@ -23,7 +23,7 @@ from typing import Any
 from dreamsim.control import Agent, PolicyAgent
 from dreamsim.data import EpisodeStore, collect, collect_with_agent
 from dreamsim.files import write_text
-from dreamsim.imagination import DreamTrainConfig, load_policy, train_in_dream
+from dreamsim.imagination import ALGOS, DreamTrainConfig, load_policy, train_in_dream
 from dreamsim.tasks import Task, load_task
 from dreamsim.training import TrainConfig, train
 
@@ -49,6 +49,8 @@ class LoopConfig:
         counts = (self.iterations, self.initial_steps, self.collect_steps, self.agent_steps, self.train.steps)
         if min(counts) < 1:
             raise ValueError("iterations, initial_steps, collect_steps, agent_steps and train.steps must all be at least 1")
+        if self.algo not in ALGOS:
+            raise ValueError(f"unknown algo {self.algo!r}: choose one of {sorted(ALGOS)}")
         if self.noise < 0:
             raise ValueError(f"noise is a standard deviation and cannot be negative, got {self.noise}")
 

@@ -84,3 +84,17 @@ def test_dyna_loop_runs_resumes_and_extends(tmp_path):
         assert -60 < e["return_mean"] <= 0 and e["return_ci95"] >= 0
     assert json.loads((out / "model" / "checkpoint" / "config.json").read_text())["training"]["steps"] == 6
     assert (out / "agent" / "policy.zip").is_file() and any((out / "tb").glob("events.*"))
+
+
+def test_loop_rejects_bad_settings_and_another_tasks_folder(tmp_path):
+    from dreamsim.loop import LoopConfig, run_loop
+
+    with pytest.raises(ValueError, match="unknown algo"):
+        LoopConfig(algo="td3")
+    with pytest.raises(ValueError, match="cannot be negative"):
+        LoopConfig(noise=-0.1)
+    with pytest.raises(ValueError, match="at least 1"):
+        LoopConfig(iterations=0)
+    (tmp_path / "loop.json").write_text(json.dumps({"task": "hopper", "history": []}))
+    with pytest.raises(ValueError, match="holds a loop for 'hopper'"):
+        run_loop("reacher", tmp_path, LoopConfig())
