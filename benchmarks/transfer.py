@@ -6,7 +6,9 @@
 The trained policy, uniform random actions and the constant middle action each play ``--episodes``
 paired episodes: MuJoCo reset with seed ``--seed + i``, DreamSim started from that same real state.
 Writes benchmarks/results/transfer-<task>-<cpu|gpu>.json and rebuilds benchmarks/results/transfer.md
-(the README's table) from every transfer-*.json there.
+(the README's table) from every transfer-*.json there, beside `benchmarks/sac_real.py`'s result
+for the task when there is one: "kept" is the share of that real-env SAC's gain over random
+actions that the DreamSim-trained agent reaches.
 """
 
 from __future__ import annotations
@@ -56,34 +58,46 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def _real_sac(task: str) -> dict | None:
+    """The last evaluation of ``benchmarks/sac_real.py`` on ``task``, if it was run."""
+    runs = sorted(RESULTS.glob(f"sac-real-{task}-*.json"))
+    return json.loads(runs[0].read_text())["history"][-1] if runs else None
+
+
 def markdown(results: list[dict]) -> str:
     rows = [
         "| task | real steps (world model) | agent, DreamSim steps | return in MuJoCo | random | constant action "
-        "| return in DreamSim (gap) | command |",
-        "|---|---|---|---|---|---|---|---|",
+        "| return in DreamSim (gap) | SB3 SAC on the real env | kept | command |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         a = r["agents"]
         real = {name: f"{v['real_mean']:.2f} ± {v['real_ci95']:.2f}" for name, v in a.items()}
         t = a["trained"]
+        sac, baseline, kept = _real_sac(r["task"]), "-", "-"
+        if sac is not None:
+            baseline = f"{sac['return_mean']:.2f} ± {sac['return_ci95']:.2f} ({sac['real_steps']:,} real steps)"
+            gain = sac["return_mean"] - a["random"]["real_mean"]
+            kept = f"{100 * (t['real_mean'] - a['random']['real_mean']) / gain:.0f}%"
         rows.append(
             f"| {r['task']} | {r['world_model_real_steps']:,} | {r['algo'].upper()}, {r['dream_steps']:,} | {real['trained']} "
             f"| {real['random']} | {real['constant']} | {t['dream_mean']:.2f} ({t['gap_mean']:+.2f} ± {t['gap_ci95']:.2f}) "
-            f"| `{r['command']}` |"
+            f"| {baseline} | {kept} | `{r['command']}` |"
         )
     return "\n".join(rows) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="folder of an agents/ recipe run (policy.zip, returns.json)")
+    parser.add_argument("run", nargs="?", help="an agents/ recipe run folder (policy.zip, returns.json); none: rebuild the table")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=30_000, help="first episode seed (apart from the recipes' evaluation seeds)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    result = run(args)
-    kind = "gpu" if result["device"].startswith("cuda") else "cpu"
-    write_text(RESULTS / f"transfer-{result['task']}-{kind}.json", json.dumps(result, indent=2) + "\n")
+    if args.run is not None:
+        result = run(args)
+        kind = "gpu" if result["device"].startswith("cuda") else "cpu"
+        write_text(RESULTS / f"transfer-{result['task']}-{kind}.json", json.dumps(result, indent=2) + "\n")
     table = markdown([json.loads(p.read_text()) for p in sorted(RESULTS.glob("transfer-*.json"))])
     write_text(RESULTS / "transfer.md", table)
     print(table)
