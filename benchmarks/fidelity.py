@@ -1,7 +1,7 @@
 """Fidelity benchmark: open-loop errors of every shipped model on held-out real episodes, against copy-last.
 
     python benchmarks/fidelity.py                     # tables from assets/<task>/fidelity.json
-    MUJOCO_GL=egl python benchmarks/fidelity.py --rescore   # score again first (needs episodes/<task>-heldout)
+    MUJOCO_GL=egl python benchmarks/fidelity.py --rescore reacher   # score again first (episodes/<task>-heldout)
 
 Each model's numbers come from `dreamsim validate <task> --episodes episodes/<task>-heldout` (the
 model card's recipe). Writes benchmarks/results/fidelity.json and fidelity.md (the README's table).
@@ -47,13 +47,12 @@ def markdown(results: dict[str, dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rescore", action="store_true", help="score the shipped models again on episodes/<task>-heldout")
+    parser.add_argument("--rescore", nargs="+", default=[], metavar="TASK", help="score these shipped models again first")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
+    for task in args.rescore:
+        _rescore(task, args.device)
     shipped = [t for t in list_tasks() if (assets_dir() / t / "fidelity.json").is_file()]
-    if args.rescore:
-        for task in shipped:
-            _rescore(task, args.device)
     results = {t: json.loads((assets_dir() / t / "fidelity.json").read_text()) for t in shipped}
     write_text(RESULTS / "fidelity.json", json.dumps(results, indent=2) + "\n")
     table = markdown(results)

@@ -1,6 +1,6 @@
 """Write MODEL_CARD.md for a checkpoint folder from its config.json and fidelity.json.
 
-    MUJOCO_GL=egl python benchmarks/fidelity.py --rescore   # writes assets/<task>/fidelity.json
+    MUJOCO_GL=egl python benchmarks/fidelity.py --rescore reacher   # writes assets/reacher/fidelity.json
     python benchmarks/model_card.py assets/reacher
 
 Every number in the card comes from those two files; the collection commands are the recipe the
