@@ -25,18 +25,14 @@ class Camera:
     elevation: float
     azimuth: float
     lookat: tuple[float, float, float]
-    trackbodyid: int = -1
 
     def as_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {
+        return {
             "distance": self.distance,
             "elevation": self.elevation,
             "azimuth": self.azimuth,
             "lookat": np.asarray(self.lookat, dtype=np.float64),
         }
-        if self.trackbodyid >= 0:
-            config["trackbodyid"] = self.trackbodyid
-        return config
 
 
 @dataclass(frozen=True)
@@ -88,7 +84,6 @@ def load_task(task: str | Task) -> Task:
                 elevation=float(camera["elevation"]),
                 azimuth=float(camera["azimuth"]),
                 lookat=tuple(float(x) for x in camera["lookat"]),  # type: ignore[arg-type]
-                trackbodyid=int(camera.get("trackbodyid", -1)),
             ),
             shadows=bool(raw.get("shadows", True)),
             reflections=bool(raw.get("reflections", True)),
