@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> dict:
     run_dir = Path(args.run)
     returns = json.loads((run_dir / "returns.json").read_text())
     task, ckpt = resolve_target(returns["config"]["checkpoint"] or returns["task"], args.device)
-    space = make_real(task, render=False).action_space
+    probe = make_real(task, render=False)
+    space = probe.action_space
+    probe.close()
     agents = {
         "trained": PolicyAgent(load_policy(run_dir / "policy.zip")),
         "random": RandomAgent(space, seed=args.seed),  # type: ignore[arg-type]

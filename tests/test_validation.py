@@ -110,3 +110,10 @@ def test_validate_names_a_missing_policy(tiny_checkpoint, tmp_path):
     with pytest.raises(FileNotFoundError, match="sac_in_dream"):
         validate(tiny_checkpoint, tmp_path, ValidateConfig(policy=str(tmp_path / "nope.zip")))
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_validate_names_an_empty_episode_folder_before_any_rollout(tiny_checkpoint, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="dreamsim collect reacher"):
+        validate(tiny_checkpoint, tmp_path / "report", ValidateConfig(episodes=str(tmp_path / "empty")))
+    assert not (tmp_path / "report").exists()

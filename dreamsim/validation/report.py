@@ -88,14 +88,16 @@ def validate(
     cfg = config or ValidateConfig()
     task, ckpt = resolve_target(target, cfg.device)
     out = Path(out or f"reports/{task.name}")
-    probe = make_real(task, render=False)
-    space = probe.action_space
-    probe.close()
     policy: Agent | None = None
     if cfg.policy is not None:
         from dreamsim.imagination import load_policy
 
         policy = PolicyAgent(load_policy(cfg.policy))
+    # Inputs first: a wrong policy or episode folder fails before minutes of rollouts.
+    heldout = heldout_fidelity(task, ckpt, cfg.episodes) if cfg.episodes is not None else None
+    probe = make_real(task, render=False)
+    space = probe.action_space
+    probe.close()
     sources: dict[str, Agent] = {"random": RandomAgent(space, seed=cfg.seed + 1)}  # type: ignore[arg-type]
     if policy is not None:
         sources["policy"] = policy
@@ -115,11 +117,11 @@ def validate(
         "transfer": transfer,
         **(extra or {}),
     }
-    if cfg.episodes is not None:
-        report["heldout"] = heldout_fidelity(task, ckpt, cfg.episodes)
-        write_text(out / "fidelity.json", json.dumps(report["heldout"], indent=2) + "\n")
-        title = f"# Fidelity of {ckpt.path} on {report['heldout']['episodes']} held-out {task.gym_id} episodes\n\n"
-        write_text(out / "fidelity.md", title + _heldout_markdown(task, report["heldout"]))
+    if heldout is not None:
+        report["heldout"] = heldout
+        write_text(out / "fidelity.json", json.dumps(heldout, indent=2) + "\n")
+        title = f"# Fidelity of {display_path(ckpt.path)} on {heldout['episodes']} held-out {task.gym_id} episodes\n\n"
+        write_text(out / "fidelity.md", title + _heldout_markdown(task, heldout))
     _plot(curves, out / "errors.png", task)
     _video(rollouts, out / "rollouts.mp4")
     write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
