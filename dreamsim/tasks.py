@@ -49,6 +49,7 @@ class Task:
     camera: Camera
     shadows: bool = True
     reflections: bool = True
+    joints: bool = False  # MuJoCo's joint markers drawn in the frames
     collect_policy: str = "random"
     collect_steps: int = 50_000
     horizons: tuple[int, ...] = (1, 5, 15, 50)
@@ -87,6 +88,7 @@ def load_task(task: str | Task) -> Task:
             ),
             shadows=bool(raw.get("shadows", True)),
             reflections=bool(raw.get("reflections", True)),
+            joints=bool(raw.get("joints", False)),
             collect_policy=collect.get("policy", "random"),
             collect_steps=int(collect.get("steps", 50_000)),
             horizons=tuple(int(h) for h in raw.get("validate", {}).get("horizons", (1, 5, 15, 50))),
@@ -119,19 +121,23 @@ def make_real(task: str | Task, render: bool = True) -> gym.Env:
     The caller chooses the GL backend through ``MUJOCO_GL`` (``egl`` for headless machines).
     """
     card = load_task(task)
-    from mujoco import mjtRndFlag
+    from mujoco import mjtVisFlag
 
     kwargs: dict[str, Any] = {
         "default_camera_config": card.camera.as_config(),
         "max_episode_steps": card.episode_length * card.action_repeat,
-        "visual_options": {
-            mjtRndFlag.mjRND_SHADOW: card.shadows,
-            mjtRndFlag.mjRND_REFLECTION: card.reflections,
-        },
+        "visual_options": {mjtVisFlag.mjVIS_JOINT: card.joints},
     }
     if render:
         kwargs.update(render_mode="rgb_array", width=card.frame_size, height=card.frame_size)
     env = gym.make(card.gym_id, **kwargs)
+    # Gymnasium's `visual_options` writes mjvOption flags, not the scene's render flags, so it cannot
+    # turn shadows or reflections off; the model's visual fields can (same frames, and physics untouched).
+    model = env.unwrapped.model  # type: ignore[attr-defined]
+    if not card.shadows:
+        model.light_castshadow[:] = 0
+    if not card.reflections:
+        model.mat_reflectance[:] = 0
     if card.action_repeat > 1:
         env = ActionRepeat(env, card.action_repeat)
     return env

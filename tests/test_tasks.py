@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -34,3 +36,26 @@ def test_reacher_camera_shows_arm_and_target():
     # The floor is grey; the arm and target are coloured. Top-down, they cover a good share of pixels.
     colourful = (np.ptp(frame, axis=-1) > 40).mean()
     assert colourful > 0.01
+
+
+def test_card_render_flags_reach_the_frames():
+    """Each render flag of a card changes the picture, never the physics (Reacher has no lights or
+    materials, so shadows and reflections are tried on Hopper)."""
+    reacher, hopper = load_task("reacher"), load_task("hopper")
+    assert reacher.joints and not hopper.shadows and not hopper.reflections
+    pairs = {
+        "joints": (reacher, dataclasses.replace(reacher, joints=False)),
+        "shadows": (hopper, dataclasses.replace(hopper, shadows=True)),
+        "reflections": (hopper, dataclasses.replace(hopper, reflections=True)),
+    }
+    for flag, cards in pairs.items():
+        frames, states = [], []
+        for card in cards:
+            env = make_real(card)
+            env.reset(seed=3)
+            obs, *_ = env.step(np.full(env.action_space.shape, 0.5, np.float32))
+            frames.append(env.render())
+            states.append(obs)
+            env.close()
+        assert not np.array_equal(*frames), flag
+        np.testing.assert_array_equal(*states)

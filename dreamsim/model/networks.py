@@ -69,5 +69,6 @@ class FrameDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        x = self.inp(feat).reshape(-1, self.channels, 4, 4)
+        # channels-last: about 2x faster transposed convolutions on CPU (oneDNN); tensor cores like it too
+        x = self.inp(feat).reshape(-1, self.channels, 4, 4).contiguous(memory_format=torch.channels_last)
         return self.net(x)

@@ -105,8 +105,8 @@ class WorldModel(nn.Module):
         """One prior step: ``(deter, stoch, disagreement (N,))`` after ``action (N, A)``."""
         deter = self.rssm.step_deter(deter, stoch, action)
         prior = self.rssm.prior_logits(deter)
-        stoch = self.rssm.sample(self.rssm.mixture(prior), uniform)
-        return deter, stoch, self.rssm.disagreement(prior)
+        mixture, disagreement = self.rssm.ensemble(prior)
+        return deter, self.rssm.sample(mixture, uniform), disagreement
 
     # -- training -----------------------------------------------------------------------------------
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -167,7 +167,7 @@ class WorldModel(nn.Module):
         metrics = {f"loss/{k}": float(v.detach()) for k, v in terms.items()}
         metrics["loss/total"] = float(total.detach())
         metrics["kl/value"] = float(masked_mean(rep.detach(), flat_mask))
-        metrics["kl/ensemble_disagreement"] = float(self.rssm.disagreement(prior.detach()).mean())
+        metrics["kl/ensemble_disagreement"] = float(self.rssm.ensemble(prior.detach())[1].mean())
         return total, metrics
 
     @torch.no_grad()
