@@ -2,9 +2,11 @@
 
     MUJOCO_GL=egl python benchmarks/fidelity.py --rescore reacher   # writes assets/reacher/fidelity.json
     python benchmarks/model_card.py assets/reacher
+    python benchmarks/model_card.py assets/hopper --loop runs/loop-hopper/loop.json   # a `dreamsim loop` model
 
-Every number in the card comes from those two files; the collection commands are the recipe the
-shipped checkpoints were made with (the task card's step count, seed 1; held-out: seed 2).
+Every number in the card comes from those files; the collection commands are the recipe the
+shipped checkpoints were made with (the task card's step count, seed 1; held-out: seed 2), or the
+loop's own settings with ``--loop``.
 """
 
 from __future__ import annotations
@@ -12,14 +14,55 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from safetensors.numpy import load_file
 
-from dreamsim.tasks import load_task
+from dreamsim.files import write_text
+from dreamsim.tasks import Task, load_task
 from dreamsim.training import fidelity_table
 
 
-def card(folder: Path, data_notes: tuple[str, ...] = ()) -> str:
+def _random_recipe(task: Task, training: dict[str, Any]) -> tuple[str, str]:
+    """Data and training bullets of a model trained by `dreamsim train` on random data."""
+    cfg = training["config"]
+    data = f"- Uniform random policy: `dreamsim collect {task.name} --steps {task.collect_steps} --workers 2 --seed 1`.\n"
+    train = f"- `dreamsim train {task.name} --steps {cfg['steps']} --lr {cfg['lr']}`: "
+    return data, train
+
+
+def _loop_recipe(task: Task, loop: dict[str, Any]) -> tuple[str, str]:
+    """Data and training bullets of a model trained by `dreamsim loop` (from its ``loop.json``)."""
+    c, t = loop["config"], loop["config"]["train"]
+    history = loop["history"]
+    data = (
+        f"- Collected by `dreamsim loop`: {c['initial_steps']:,} steps of a uniform random policy, then\n"
+        f"  {c['collect_steps']:,} steps per iteration by the loop's {c['algo'].upper()} agent with Gaussian noise "
+        f"({c['noise']} of the action range), {len(history)} iterations.\n"
+    )
+    train = (
+        f"- `dreamsim loop {task.name} --iterations {len(history)} --initial-steps {c['initial_steps']} "
+        f"--collect-steps {c['collect_steps']}\n  --model-steps {t['steps']} --agent-steps {c['agent_steps']} "
+        f"--eval-episodes {c['eval_episodes']} --lr {t['lr']} --seed {c['seed']}`:\n  the world model trains "
+    )
+    return data, train
+
+
+def _loop_table(loop: dict[str, Any]) -> str:
+    rows = [
+        "## The loop's agent, scored in MuJoCo",
+        "| iteration | real steps | world-model steps | DreamSim steps | real return | random policy |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in loop["history"]:
+        rows.append(
+            f"| {e['iteration']} | {e['real_steps']:,} | {e['model_steps']:,} | {e['dream_steps']:,} "
+            f"| {e['return_mean']:.1f} ± {e['return_ci95']:.1f} | {e['random_return_mean']:.1f} |"
+        )
+    return "\n".join(rows) + "\n\n"
+
+
+def card(folder: Path, data_notes: tuple[str, ...] = (), loop: dict[str, Any] | None = None) -> str:
     config = json.loads((folder / "config.json").read_text())
     fid = json.loads((folder / "fidelity.json").read_text())
     task = load_task(config["task"])
@@ -31,6 +74,7 @@ def card(folder: Path, data_notes: tuple[str, ...] = ()) -> str:
     horizons = tuple(h for h in task.horizons if f"open_loop/{h}/psnr" in fid)
     cfg = training["config"]
     notes = "".join(f"- {note}\n" for note in data_notes)
+    data, train = _random_recipe(task, training) if loop is None else _loop_recipe(task, loop)
     return f"""# DreamSim model card: {task.title} ({task.gym_id})
 
 World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name == "reacher" else ""}.
@@ -45,11 +89,10 @@ World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name 
 ## Data
 - {training["real_steps"]:,} real steps in {training["episodes"]} training episodes of `{task.gym_id}`; every 10th
   collected episode held out from training.
-- Uniform random policy: `dreamsim collect {task.name} --steps {task.collect_steps} --workers 2 --seed 1`.
-{notes}- Start states shipped: `start_states.npz` (real reset observations with their MuJoCo qpos/qvel).
+{data}{notes}- Start states shipped: `start_states.npz` (real reset observations with their MuJoCo qpos/qvel).
 
 ## Training
-- `dreamsim train {task.name} --steps {cfg["steps"]} --lr {cfg["lr"]}`: {training["steps"]:,} steps of batch {cfg["batch_size"]} x
+{train}{training["steps"]:,} steps of batch {cfg["batch_size"]} x
   {cfg["seq_len"]}, Adam, {training["wall_time_s"] / 60:.0f} min of training time on `{training["device"]}` ({machine}).
 
 ## Fidelity on held-out real episodes
@@ -63,13 +106,15 @@ One-step: the model filters the real observations up to t and predicts t+1; the 
 observation at t. Open-loop h: from the episode's first real observation the model rolls the
 episode's actions alone; the baseline copies the first observation. State error: RMS over the
 state's dimensions, each in units of its standard deviation in the training data.
-"""
+{"" if loop is None else chr(10) + _loop_table(loop)}"""
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="checkpoint folder holding config.json and fidelity.json")
     parser.add_argument("--data-note", action="append", default=[], help="an extra bullet for the Data section")
+    parser.add_argument("--loop", type=Path, help="loop.json of the `dreamsim loop` run that trained the model")
     args = parser.parse_args()
-    (args.folder / "MODEL_CARD.md").write_text(card(args.folder, tuple(args.data_note)))
+    loop = json.loads(args.loop.read_text()) if args.loop else None
+    write_text(args.folder / "MODEL_CARD.md", card(args.folder, tuple(args.data_note), loop))
     print(f"wrote {args.folder / 'MODEL_CARD.md'}")
