@@ -50,7 +50,7 @@ def tiny_checkpoint(tiny_run: Path) -> Path:
 @pytest.fixture(scope="session")
 def dot_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
     """A tiny model of the synthetic square world (``s' = a``, reward ``-|s' - GOAL|``), trained for
-    400 CPU steps: ``(checkpoint folder, final metrics)``."""
+    600 CPU steps: ``(checkpoint folder, final metrics)``."""
     import numpy as np
     from synthetic import DOT_TASK, dot_episode
 

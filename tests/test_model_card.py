@@ -1,0 +1,85 @@
+"""benchmarks/model_card.py: the card states what its files say, for `train` and `loop` models."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dreamsim.tasks import load_task
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def model_card():
+    spec = importlib.util.spec_from_file_location("model_card", ROOT / "benchmarks" / "model_card.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def folder(tiny_checkpoint: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "reacher"
+    shutil.copytree(tiny_checkpoint, out)
+    fid = {"episodes": 3, "real_steps": 150}
+    for key in ["one_step"] + [f"open_loop/{h}" for h in load_task("reacher").horizons]:
+        fid |= {
+            f"{key}/psnr": 21.5,
+            f"{key}/psnr_copy_last": 19.25,
+            f"{key}/state_error": 0.5,
+            f"{key}/state_error_copy_last": 0.75,
+        }
+    (out / "fidelity.json").write_text(json.dumps(fid))
+    return out
+
+
+def test_card_of_a_train_model_names_its_recipe(model_card, folder: Path):
+    text = model_card.card(folder)
+    steps = json.loads((folder / "config.json").read_text())["training"]["steps"]
+    assert f"`dreamsim train reacher --steps {steps}" in text
+    assert "Uniform random policy" in text and "| open-loop h=50 | 21.50 | 19.25 | 0.500 | 0.750 |" in text
+    assert "The loop's agent" not in text
+
+
+def test_card_of_a_loop_model_names_the_loop_and_its_returns(model_card, folder: Path):
+    history = [
+        {
+            "iteration": 0,
+            "real_steps": 1000,
+            "model_steps": 10,
+            "dream_steps": 500,
+            "return_mean": -30.0,
+            "return_ci95": 2.0,
+            "random_return_mean": -40.0,
+        },
+        {
+            "iteration": 1,
+            "real_steps": 1500,
+            "model_steps": 20,
+            "dream_steps": 1000,
+            "return_mean": -12.5,
+            "return_ci95": 1.5,
+            "random_return_mean": -41.0,
+        },
+    ]
+    train = {"steps": 10, "lr": 0.001}
+    config = {
+        "initial_steps": 1000,
+        "collect_steps": 500,
+        "agent_steps": 500,
+        "noise": 0.1,
+        "algo": "sac",
+        "eval_episodes": 5,
+        "seed": 3,
+        "train": train,
+    }
+    text = model_card.card(folder, loop={"task": "reacher", "history": history, "config": config})
+    assert "dreamsim loop reacher --iterations 2 --initial-steps 1000 --collect-steps 500" in text
+    assert "--model-steps 10 --agent-steps 500 --eval-episodes 5 --lr 0.001 --seed 3" in text
+    assert "Uniform random policy" not in text and "dreamsim train" not in text
+    assert "| 1 | 1,500 | 20 | 1,000 | -12.5 ± 1.5 | -41.0 |" in text
