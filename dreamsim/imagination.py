@@ -46,6 +46,7 @@ class DreamTrainConfig:
     device: str = "auto"  # where DreamSim runs
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
     init_policy: str | None = None  # a saved policy to continue (its weights and step count)
+    uncertainty_penalty: float = 0.0  # reward minus this times the ensemble's disagreement
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
@@ -111,7 +112,13 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
 
     card = load_task(task)
     out = Path(out)
-    env = DreamSimVecEnv(card, num_envs=config.num_envs, checkpoint=config.checkpoint, device=config.device)
+    env = DreamSimVecEnv(
+        card,
+        num_envs=config.num_envs,
+        checkpoint=config.checkpoint,
+        device=config.device,
+        uncertainty_penalty=config.uncertainty_penalty,
+    )
     env.seed(config.seed)
     kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **ALGO_DEFAULTS[config.algo], **config.algo_kwargs}
     if config.init_policy is not None:
@@ -158,6 +165,9 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", help="world model checkpoint (default: the task's shipped one)")
     parser.add_argument("--out", help=f"run folder (default: runs/{algo}-in-dream-<task>)")
+    parser.add_argument(
+        "--uncertainty-penalty", type=float, default=0.0, help="subtract this times the ensemble's disagreement from rewards"
+    )
     args = parser.parse_args(argv)
     config = DreamTrainConfig(
         algo=algo,
@@ -167,6 +177,7 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
         eval_episodes=args.eval_episodes,
         seed=args.seed,
         checkpoint=args.checkpoint,
+        uncertainty_penalty=args.uncertainty_penalty,
     )
     summary = train_in_dream(args.task, args.out or f"runs/{algo}-in-dream-{args.task}", config)
     final, random = summary["final"], summary["random"]

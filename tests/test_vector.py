@@ -160,3 +160,19 @@ def test_cuda_batch_matches_cpu(tiny_checkpoint):
             obs.append(sim.step(torch.full((4, 2), 0.3, device=sim.device))[0])
         out[device] = torch.stack(obs).cpu()
     torch.testing.assert_close(out["cuda"], out["cpu"], rtol=1e-3, atol=1e-3)
+
+
+def test_uncertainty_penalty_lowers_each_reward_by_the_disagreement(tiny_checkpoint):
+    rewards, infos = [], []
+    for penalty in (0.0, 2.5):
+        sim = BatchSim("reacher", 4, checkpoint=tiny_checkpoint, device="cpu", uncertainty_penalty=penalty)
+        sim.seed(range(4))
+        sim.reset()
+        _, reward, _, _, info = sim.step(torch.full((4, 2), 0.3))
+        rewards.append(reward)
+        infos.append(info["disagreement"])
+    torch.testing.assert_close(infos[0], infos[1])
+    assert (infos[0] > 0).all()
+    torch.testing.assert_close(rewards[1], rewards[0] - 2.5 * infos[0])
+    with pytest.raises(ValueError, match="uncertainty_penalty must be a number >= 0"):
+        BatchSim("reacher", 1, checkpoint=tiny_checkpoint, device="cpu", uncertainty_penalty=-1.0)

@@ -53,7 +53,9 @@ class BatchSim:
     """``num_envs`` DreamSim envs of ``task``; see the module doc. Shapes: actions ``(N, A)``.
 
     ``precision="bf16"`` runs the model's matmuls and convolutions in bfloat16 (faster where the
-    hardware has bf16 units; predictions differ slightly from ``fp32``, the default)."""
+    hardware has bf16 units; predictions differ slightly from ``fp32``, the default).
+    ``uncertainty_penalty`` subtracts that multiple of the ensemble's disagreement from every reward
+    (as in MOPO), so that an agent gains nothing from states the model is unsure of."""
 
     def __init__(
         self,
@@ -63,11 +65,15 @@ class BatchSim:
         obs_mode: str = "state",
         device: str | torch.device = "auto",
         precision: str = "fp32",
+        uncertainty_penalty: float = 0.0,
     ):
         if obs_mode not in OBS_MODES:
             raise ValueError(f"unknown obs_mode {obs_mode!r}: choose one of {OBS_MODES}")
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        if not uncertainty_penalty >= 0:
+            raise ValueError(f"uncertainty_penalty must be a number >= 0, got {uncertainty_penalty}")
+        self.uncertainty_penalty = float(uncertainty_penalty)
         self.task = load_task(task)
         self.num_envs = num_envs
         self.obs_mode = obs_mode
@@ -146,6 +152,8 @@ class BatchSim:
         if tuple(actions.shape) != (self.num_envs, *self.action_space.shape):
             raise ValueError(f"actions have shape {tuple(actions.shape)}, expected {(self.num_envs, *self.action_space.shape)}")
         self.state, obs, reward, terminated, truncated, info = self.core.transition(self.state, actions)
+        if self.uncertainty_penalty:
+            reward = reward - self.uncertainty_penalty * info["disagreement"]
         return obs, reward, terminated, truncated, info
 
     def render(self) -> torch.Tensor:

@@ -21,6 +21,7 @@ class DreamSimEnv(gym.Env):
         device: ``auto`` (GPU when present), ``cpu`` or ``cuda``.
         render_mode: ``rgb_array`` (``render()`` returns the predicted frame) or ``None``.
         precision: ``fp32`` (default) or ``bf16`` (faster model calls on hardware with bf16 units).
+        uncertainty_penalty: subtract this multiple of ``info["disagreement"]`` from every reward.
 
     ``reset(options={"obs": ..., "frame": ...})`` starts from a given real observation (state and
     uint8 frame); otherwise from a real start state shipped with the checkpoint. ``info`` of
@@ -37,10 +38,11 @@ class DreamSimEnv(gym.Env):
         device: str = "auto",
         render_mode: str | None = None,
         precision: str = "fp32",
+        uncertainty_penalty: float = 0.0,
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unsupported render_mode {render_mode!r}: use 'rgb_array' or None")
-        self.sim = BatchSim(task, 1, checkpoint, obs_mode, device, precision)
+        self.sim = BatchSim(task, 1, checkpoint, obs_mode, device, precision, uncertainty_penalty)
         self.task = self.sim.task
         self.checkpoint = self.sim.checkpoint
         self.observation_space = self.sim.observation_space
