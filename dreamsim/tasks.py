@@ -133,11 +133,10 @@ def make_real(task: str | Task, render: bool = True) -> gym.Env:
     env = gym.make(card.gym_id, **kwargs)
     # Gymnasium's `visual_options` writes mjvOption flags, not the scene's render flags, so it cannot
     # turn shadows or reflections off; the model's visual fields can (same frames, and physics untouched).
-    model = env.unwrapped.model  # type: ignore[attr-defined]
     if not card.shadows:
-        model.light_castshadow[:] = 0
+        env.unwrapped.model.light_castshadow[:] = 0  # type: ignore[attr-defined]
     if not card.reflections:
-        model.mat_reflectance[:] = 0
+        env.unwrapped.model.mat_reflectance[:] = 0  # type: ignore[attr-defined]
     if card.action_repeat > 1:
         env = ActionRepeat(env, card.action_repeat)
     return env
