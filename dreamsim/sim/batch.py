@@ -55,7 +55,7 @@ class BatchSim:
     ``precision="bf16"`` runs the model's matmuls and convolutions in bfloat16 (faster where the
     hardware has bf16 units; predictions differ slightly from ``fp32``, the default).
     ``uncertainty_penalty`` subtracts that multiple of the ensemble's disagreement from every reward
-    (as in MOPO), so that an agent gains nothing from states the model is unsure of."""
+    (as in MOPO), so that states the model is unsure of pay less."""
 
     def __init__(
         self,
