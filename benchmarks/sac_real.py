@@ -4,7 +4,7 @@
 
 SB3's default SAC settings, with ``--num-envs`` real envs stepped together (one gradient step per
 vector step). Every ``--eval-every`` real steps the deterministic policy plays ``--episodes`` real
-episodes on the transfer benchmark's seeds. Writes benchmarks/results/sac-real-<task>-<cpu|gpu>.json.
+episodes on the transfer benchmark's seeds. SAC trains on the CPU: writes benchmarks/results/sac-real-<task>-cpu.json.
 """
 
 from __future__ import annotations
