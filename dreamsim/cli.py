@@ -111,6 +111,7 @@ def _loop(args: argparse.Namespace) -> None:
         workers=args.workers,
         seed=args.seed,
         device=args.device,
+        rollout_length=args.rollout_length,
         train=model,
     )
     out = Path(args.out or f"runs/loop-{card.name}")
@@ -235,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-envs", type=int, default=d.num_envs, help="DreamSim envs the agent trains on")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="real episodes per evaluation")
     p.add_argument("--workers", type=int, default=d.workers, help="processes for the initial random collection")
+    p.add_argument(
+        "--rollout-length",
+        type=int,
+        help="MBPO-style: imagined episodes of this many steps, started anywhere in the real data (default: whole episodes)",
+    )
     p.add_argument("--preset", help="world-model preset (default: the card's)")
     p.add_argument("--batch-size", type=int, default=d.train.batch_size)
     p.add_argument("--seq-len", type=int, default=d.train.seq_len)

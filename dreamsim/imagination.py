@@ -47,12 +47,14 @@ class DreamTrainConfig:
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
     init_policy: str | None = None  # a saved policy to continue (its weights and step count)
     uncertainty_penalty: float = 0.0  # reward minus this times the ensemble's disagreement
+    max_episode_steps: int | None = None  # imagined episode length (default: the card's)
+    start_episodes: str | None = None  # real episodes to start from anywhere (default: shipped start states)
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"unknown algo {self.algo!r}: choose one of {sorted(ALGOS)}")
-        if min(self.steps, self.num_envs, self.eval_every, self.eval_episodes) < 1:
-            raise ValueError("steps, num_envs, eval_every and eval_episodes must all be at least 1")
+        if min(self.steps, self.num_envs, self.eval_every, self.eval_episodes, self.max_episode_steps or 1) < 1:
+            raise ValueError("steps, num_envs, eval_every, eval_episodes and max_episode_steps must all be at least 1")
 
 
 def load_policy(path: str | Path) -> Any:
@@ -118,6 +120,8 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
         checkpoint=config.checkpoint,
         device=config.device,
         uncertainty_penalty=config.uncertainty_penalty,
+        max_episode_steps=config.max_episode_steps,
+        start_episodes=config.start_episodes,
     )
     env.seed(config.seed)
     kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **ALGO_DEFAULTS[config.algo], **config.algo_kwargs}
@@ -168,6 +172,11 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
     parser.add_argument(
         "--uncertainty-penalty", type=float, default=0.0, help="subtract this times the ensemble's disagreement from rewards"
     )
+    parser.add_argument("--max-episode-steps", type=int, help="imagined episode length (default: the task card's)")
+    parser.add_argument(
+        "--start-episodes",
+        help="episode folder: start imagined episodes anywhere in these real episodes (default: the shipped start states)",
+    )
     args = parser.parse_args(argv)
     config = DreamTrainConfig(
         algo=algo,
@@ -178,6 +187,8 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
         seed=args.seed,
         checkpoint=args.checkpoint,
         uncertainty_penalty=args.uncertainty_penalty,
+        max_episode_steps=args.max_episode_steps,
+        start_episodes=args.start_episodes,
     )
     summary = train_in_dream(args.task, args.out or f"runs/{algo}-in-dream-{args.task}", config)
     final, random = summary["final"], summary["random"]

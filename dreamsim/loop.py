@@ -4,7 +4,8 @@ Iteration 0 collects ``initial_steps`` random real steps. Every iteration then:
 1. collects ``collect_steps`` real steps with the current policy plus Gaussian exploration noise
    (iteration 0: the random data above);
 2. fine-tunes the world model on all real data so far, ``train.steps`` more steps;
-3. trains the agent in imagination on that model, ``agent_steps`` more DreamSim steps;
+3. trains the agent in imagination on that model, ``agent_steps`` more DreamSim steps (with
+   ``rollout_length``: short imagined episodes branched from real states, as in MBPO);
 4. evaluates the agent in MuJoCo and logs ``real/return`` against the real steps used (TensorBoard).
 
 Folder ``out``: ``episodes/`` (every real step), ``model/`` (the world-model run), ``agent/`` (the
@@ -43,12 +44,18 @@ class LoopConfig:
     workers: int = 2  # processes for the random collection of iteration 0
     seed: int = 0
     device: str = "auto"
+    # MBPO's branched rollouts: imagined episodes of this many steps, started anywhere in the real data
+    # so far; None: whole episodes from the model's start states.
+    rollout_length: int | None = None
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1_000))
 
     def __post_init__(self) -> None:
         counts = (self.iterations, self.initial_steps, self.collect_steps, self.agent_steps, self.train.steps)
+        counts += (self.rollout_length or 1,)
         if min(counts) < 1:
-            raise ValueError("iterations, initial_steps, collect_steps, agent_steps and train.steps must all be at least 1")
+            raise ValueError(
+                "iterations, initial_steps, collect_steps, agent_steps, train.steps and rollout_length must all be at least 1"
+            )
         if self.algo not in ALGOS:
             raise ValueError(f"unknown algo {self.algo!r}: choose one of {sorted(ALGOS)}")
         if self.noise < 0:
@@ -93,6 +100,8 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
             checkpoint=str(model_run / "checkpoint"),
             device=config.device,
             init_policy=str(policy_path) if policy_path.is_file() else None,
+            max_episode_steps=config.rollout_length,
+            start_episodes=None if config.rollout_length is None else str(episodes),
         )
         run = train_in_dream(card, agent_dir, dream, progress=progress)
         entry = {

@@ -176,3 +176,43 @@ def test_uncertainty_penalty_lowers_each_reward_by_the_disagreement(tiny_checkpo
     torch.testing.assert_close(rewards[1], rewards[0] - 2.5 * infos[0])
     with pytest.raises(ValueError, match="uncertainty_penalty must be a number >= 0"):
         BatchSim("reacher", 1, checkpoint=tiny_checkpoint, device="cpu", uncertainty_penalty=-1.0)
+
+
+def test_branched_rollouts_start_anywhere_in_real_episodes_and_stop_early(tiny_checkpoint, reacher_episodes):
+    from dreamsim.data import EpisodeStore
+
+    sim = BatchSim("reacher", 8, checkpoint=tiny_checkpoint, device="cpu", max_episode_steps=3, start_episodes=reacher_episodes)
+    real = np.concatenate([e.obs for e in EpisodeStore(reacher_episodes).episodes()])
+    resets = np.concatenate([e.obs[:1] for e in EpisodeStore(reacher_episodes).episodes()])
+    starts = sim.start_obs.numpy()
+    assert len(starts) == len(real)  # fewer observations than MAX_STARTS: all of them
+    assert all((real == row).all(1).any() for row in starts)
+    assert sum((resets == row).all(1).any() for row in starts) == len(resets)  # mid-episode starts, not only resets
+    sim.seed(range(8))
+    sim.reset()
+    for step in (1, 2, 3):
+        _, _, terminated, truncated, _ = sim.step(torch.zeros(8, 2))
+        assert (truncated | terminated).all() == (step == 3)
+    with pytest.raises(ValueError, match="max_episode_steps must be at least 1"):
+        BatchSim("reacher", 1, checkpoint=tiny_checkpoint, device="cpu", max_episode_steps=0)
+
+
+def test_start_observations_leave_out_what_ends_an_episode(tmp_path):
+    import dataclasses
+
+    from synthetic import dot_episode
+
+    from dreamsim.data import EpisodeStore
+
+    rng = np.random.default_rng(0)
+    store = EpisodeStore(tmp_path)
+    ended = dot_episode(rng, steps=5)
+    ended = dataclasses.replace(ended, terminated=np.eye(1, 5, 4, dtype=bool)[0], truncated=np.zeros(5, bool))
+    store.write(ended)
+    store.write(dot_episode(rng, steps=5))
+    drawn = store.observations(limit=1000)
+    assert len(drawn["obs"]) == 6 + 5 and drawn["frames"].dtype == np.uint8
+    assert not (drawn["obs"] == ended.obs[-1]).all(1).any()  # the terminal observation is not a start
+    assert 2 <= len(store.observations(limit=4)["obs"]) <= 8  # about the limit
+    with pytest.raises(ValueError, match="no episodes"):
+        EpisodeStore(tmp_path / "empty").observations(limit=10)

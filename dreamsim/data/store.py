@@ -86,6 +86,24 @@ class EpisodeStore:
         for path in self.paths():
             yield self.read(path)
 
+    def observations(self, limit: int, seed: int = 0) -> dict[str, np.ndarray]:
+        """About ``limit`` real observations drawn at random from every episode: ``obs (n, D)`` and
+        uint8 ``frames (n, H, W, 3)``, to start imagined rollouts from. A terminated episode's last
+        observation is left out: nothing follows it."""
+        paths = self.paths()
+        if not paths or limit < 1:
+            raise ValueError(f"no episodes in {self.root} to draw start observations from (limit {limit}): collect some first")
+        keep = min(1.0, limit / (self.steps() + len(paths)))
+        rng = np.random.default_rng(seed)
+        obs, frames = [], []
+        for path in paths:
+            ep = self.read(path)
+            rows = np.arange(len(ep) + 1 - int(len(ep) > 0 and ep.terminated[-1]))
+            rows = rows[rng.random(len(rows)) < keep]
+            obs.append(ep.obs[rows])
+            frames.append(ep.frames[rows])
+        return {"obs": np.concatenate(obs), "frames": np.concatenate(frames)}
+
     def split(self, val_every: int = 10) -> tuple[list[Path], list[Path]]:
         """Deterministic train/validation split: every ``val_every``-th file (by name) is held out."""
         paths = self.paths()
@@ -96,8 +114,10 @@ class EpisodeStore:
 
 class SequenceSampler:
     """Samples fixed-length windows from a list of episodes held in memory, each step equally likely
-    to be in a window: episodes are drawn in proportion to their length, so a task whose random
-    episodes are short (a pendulum that falls) does not drown the long ones.
+    to start a window: episodes are drawn in proportion to their length, so a task whose random
+    episodes are short (a pendulum that falls) does not drown the long ones. A window may start at
+    any step, its tail padded (``mask`` 0) past the episode's end: the model starts from a single
+    observation at the window's start, and it must learn to do so mid-episode too, not only at resets.
 
     ``sample(batch, length)`` returns numpy arrays with a leading ``(B, L)``: ``frames``,
     ``obs`` and ``cont`` (1 unless the step ends by termination) at steps ``s .. s+L-1``;
@@ -118,7 +138,7 @@ class SequenceSampler:
         for _ in range(batch):
             ep = self.episodes[self.rng.choice(len(self.episodes), p=self._weights)]
             n = len(ep) + 1  # observations in the episode
-            start = int(self.rng.integers(max(n - length, 0) + 1))
+            start = int(self.rng.integers(n - 1))  # any observation with a step after it
             stop = min(start + length, n)
             pad = length - (stop - start)
             out["frames"].append(_pad(ep.frames[start:stop], pad))

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from dreamsim.data import EpisodeStore
 from dreamsim.device import resolve_device
 from dreamsim.model.checkpoint import Checkpoint, load_checkpoint
 from dreamsim.resources import assets_dir
@@ -55,7 +56,15 @@ class BatchSim:
     ``precision="bf16"`` runs the model's matmuls and convolutions in bfloat16 (faster where the
     hardware has bf16 units; predictions differ slightly from ``fp32``, the default).
     ``uncertainty_penalty`` subtracts that multiple of the ensemble's disagreement from every reward
-    (as in MOPO), so that states the model is unsure of pay less."""
+    (as in MOPO), so that states the model is unsure of pay less.
+
+    ``max_episode_steps`` overrides the card's episode length, and ``start_episodes`` (an episode
+    folder) replaces the shipped start states with up to ``MAX_STARTS`` observations drawn from
+    anywhere in those real episodes. Together they give MBPO's branched rollouts: short imagined
+    episodes that start from real states, so the model's error has few steps to compound and the
+    agent sees the states its real data holds, not only the resets."""
+
+    MAX_STARTS = 20_000  # start observations kept from ``start_episodes`` (about 12 KB each at 64x64)
 
     def __init__(
         self,
@@ -66,6 +75,8 @@ class BatchSim:
         device: str | torch.device = "auto",
         precision: str = "fp32",
         uncertainty_penalty: float = 0.0,
+        max_episode_steps: int | None = None,
+        start_episodes: str | Path | None = None,
     ):
         if obs_mode not in OBS_MODES:
             raise ValueError(f"unknown obs_mode {obs_mode!r}: choose one of {OBS_MODES}")
@@ -73,6 +84,8 @@ class BatchSim:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         if not uncertainty_penalty >= 0:
             raise ValueError(f"uncertainty_penalty must be a number >= 0, got {uncertainty_penalty}")
+        if max_episode_steps is not None and max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be at least 1 (or None for the card's length), got {max_episode_steps}")
         self.uncertainty_penalty = float(uncertainty_penalty)
         self.task = load_task(task)
         self.num_envs = num_envs
@@ -94,14 +107,19 @@ class BatchSim:
         self.observation_space = _observation_space(obs_mode, self.state_space, cfg.frame_size, cfg.latent_dim)
         self.core = DreamCore(
             ckpt.model,
-            self.task.episode_length,
+            self.task.episode_length if max_episode_steps is None else max_episode_steps,
             torch.as_tensor(self.action_space.low),
             torch.as_tensor(self.action_space.high),
             obs_mode,
             precision,
         )
-        self.start_obs = torch.as_tensor(ckpt.start_states["obs"], device=self.device)
-        self.start_frames = torch.as_tensor(ckpt.start_states["frames"], device=self.device)
+        starts = ckpt.start_states if start_episodes is None else EpisodeStore(start_episodes).observations(self.MAX_STARTS)
+        try:
+            context = {"obs": starts["obs"], "frame": starts["frames"]}
+            self.start_obs, self.start_frames = self._context(context, len(starts["obs"]))
+        except ValueError as err:
+            source = start_episodes or ckpt.path
+            raise ValueError(f"start states from {source} do not fit task {self.task.name!r}: {err}") from err
         entropy = np.random.SeedSequence().generate_state(num_envs).astype(np.int64)
         self.env_seeds = torch.as_tensor(entropy & 0x7FFFFFFF, device=self.device)  # unseeded: fresh entropy
         self.episodes = torch.zeros(num_envs, dtype=torch.int64, device=self.device)  # resets per env

@@ -35,9 +35,7 @@ class DreamSimVectorEnv(VectorEnv):
         """``max_episode_steps`` (passed by ``gym.make_vec`` from the spec) overrides the card's length."""
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unsupported render_mode {render_mode!r}: use 'rgb_array' or None")
-        self.sim = BatchSim(task, num_envs, checkpoint, obs_mode, device, precision, uncertainty_penalty)
-        if max_episode_steps is not None:
-            self.sim.core.episode_length = max_episode_steps
+        self.sim = BatchSim(task, num_envs, checkpoint, obs_mode, device, precision, uncertainty_penalty, max_episode_steps)
         self.num_envs = num_envs
         self.render_mode = render_mode
         self.single_observation_space = self.sim.observation_space
