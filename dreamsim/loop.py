@@ -50,8 +50,8 @@ class LoopConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=1_000))
 
     def __post_init__(self) -> None:
-        counts = (self.iterations, self.initial_steps, self.collect_steps, self.agent_steps, self.train.steps)
-        counts += (self.rollout_length or 1,)
+        counts = [self.iterations, self.initial_steps, self.collect_steps, self.agent_steps, self.train.steps]
+        counts.append(self.rollout_length or 1)
         if min(counts) < 1:
             raise ValueError(
                 "iterations, initial_steps, collect_steps, agent_steps, train.steps and rollout_length must all be at least 1"

@@ -42,6 +42,22 @@ def test_open_loop_shapes():
     assert out["frames"].shape == (3, 7, 64, 64, 3) and out["frames"].dtype == torch.uint8
 
 
+def test_first_gru_state_comes_from_the_observation_unless_the_config_predates_it():
+    from dataclasses import replace
+
+    from dreamsim.model import ModelConfig
+
+    b = _batch(b=2, t=1)
+    frames, obs = b["frames"][:, 0], b["obs"][:, 0] + torch.tensor([[0.0], [3.0]])  # two different states
+    fresh = WorldModel(preset("tiny", 10, 2)).eval()
+    deter, _ = fresh.initial(frames, obs)
+    assert not torch.allclose(deter[0], deter[1])
+    legacy_config = {k: v for k, v in preset("tiny", 10, 2).to_dict().items() if k != "deter_from_obs"}
+    legacy = WorldModel(ModelConfig.from_dict(legacy_config)).eval()  # a checkpoint made before the option
+    assert legacy.initial_deter is None and (legacy.initial(frames, obs)[0] == 0).all()
+    assert WorldModel(replace(preset("tiny", 10, 2), deter_from_obs=False)).initial_deter is None
+
+
 def test_hash_noise_depends_only_on_seed_and_step():
     seeds, t = torch.tensor([1, 2, 3]), torch.tensor([5, 5, 9])
     u = hash_uniform(seeds, t, (4, 4))

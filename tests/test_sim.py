@@ -82,9 +82,15 @@ def test_reset_from_a_real_context(tiny_checkpoint, reacher_episodes):
 
     ep = EpisodeStore.read(EpisodeStore(reacher_episodes).paths()[0])
     env = _make(tiny_checkpoint, obs_mode="latent")
-    a, _ = env.reset(seed=0, options={"obs": ep.obs[5], "frame": ep.frames[5]})
-    b, _ = env.reset(seed=0, options={"obs": ep.obs[30], "frame": ep.frames[30]})
-    assert a.shape == env.observation_space.shape and not np.array_equal(a, b)
+    # Same seed, so the same sampling noise: only the context can tell the latents apart. The tiny
+    # model's posteriors are near uniform and the noise may pick the same classes for one seed.
+    differs = []
+    for seed in range(8):
+        a, _ = env.reset(seed=seed, options={"obs": ep.obs[5], "frame": ep.frames[5]})
+        b, _ = env.reset(seed=seed, options={"obs": ep.obs[30], "frame": ep.frames[30]})
+        assert a.shape == env.observation_space.shape
+        differs.append(not np.array_equal(a, b))
+    assert any(differs)
     with pytest.raises(ValueError, match="'frame'"):
         env.reset(options={"obs": ep.obs[5]})
     with pytest.raises(ValueError, match="shape"):

@@ -24,6 +24,10 @@ class ModelConfig:
     kl_dynamics: float = 0.5
     kl_representation: float = 0.1
     state_loss_scale: float = 10.0  # state is the default observation: weigh it against the 64x64x3 frame
+    # The first GRU state comes from the first observation (else zeros, with everything the model
+    # knows of that observation squeezed through one discrete sample): precise velocities from one
+    # observation, so episodes can start mid-episode. Every preset turns it on; older checkpoints have it off.
+    deter_from_obs: bool = False
 
     @property
     def latent_dim(self) -> int:
@@ -55,5 +59,6 @@ def preset(name: str, state_dim: int, action_dim: int, frame_size: int = 64, **o
     """The named preset for a task with the given observation and action sizes."""
     if name not in _PRESETS:
         raise ValueError(f"unknown model preset {name!r}: choose one of {list(_PRESETS)}")
-    config = ModelConfig(state_dim=state_dim, action_dim=action_dim, frame_size=frame_size, **_PRESETS[name])
+    sizes = _PRESETS[name]
+    config = ModelConfig(state_dim=state_dim, action_dim=action_dim, frame_size=frame_size, deter_from_obs=True, **sizes)
     return replace(config, **overrides)

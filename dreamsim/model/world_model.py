@@ -48,6 +48,7 @@ class WorldModel(nn.Module):
         self.state_decoder = mlp(feat, cfg.hidden, cfg.state_dim)
         self.reward_head = mlp(feat, cfg.hidden, 1)
         self.cont_head = mlp(feat, cfg.hidden, 1)
+        self.initial_deter = nn.Linear(self.encoder.out_dim, cfg.deter) if cfg.deter_from_obs else None
         # State normalisation, fitted to the training data and saved with the weights.
         self.register_buffer("state_mean", torch.zeros(cfg.state_dim))
         self.register_buffer("state_std", torch.ones(cfg.state_dim))
@@ -96,8 +97,16 @@ class WorldModel(nn.Module):
         self, frames: torch.Tensor, states: torch.Tensor, uniform: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent ``(deter, stoch)`` for episodes starting at real observations ``(N, ...)``."""
-        deter, _ = self.rssm.initial(len(states), states.device)
-        return deter, self.posterior(deter, frames, states, uniform)
+        embed = self.embed(frames, states)
+        deter = self.first_deter(embed)
+        return deter, self.rssm.sample(self.rssm.post_logits(deter, embed), uniform)
+
+    def first_deter(self, embed: torch.Tensor) -> torch.Tensor:
+        """The GRU state ``(N, deter)`` at a sequence's first observation, from its embedding ``(N, E)``
+        (zeros when ``cfg.deter_from_obs`` is off)."""
+        if self.initial_deter is None:
+            return self.rssm.initial(len(embed), embed.device)[0]
+        return torch.tanh(self.initial_deter(embed))
 
     def imagine(
         self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor, uniform: torch.Tensor | None = None
@@ -117,11 +126,14 @@ class WorldModel(nn.Module):
         b, t = mask.shape
         embed = self.encoder(frames_to_float(frames.flatten(0, 1)), self.normalize_state(states.flatten(0, 1)))
         embed = embed.reshape(b, t, -1)
-        deter, stoch = self.rssm.initial(b, mask.device)
-        deters, stochs, posts, priors = [], [], [], []
+        deter = self.first_deter(embed[:, 0])
+        deters: list[torch.Tensor] = []
+        stochs: list[torch.Tensor] = []
+        posts: list[torch.Tensor] = []
+        priors: list[torch.Tensor] = []
         for i in range(t):
             if i > 0:
-                deter = self.rssm.step_deter(deter, stoch, actions[:, i])
+                deter = self.rssm.step_deter(deter, stochs[-1], actions[:, i])
             post = self.rssm.post_logits(deter, embed[:, i])
             stoch = self.rssm.sample(post)
             deters.append(deter)

@@ -51,13 +51,13 @@ class MPCAgent:
         model = self.model
         states = torch.as_tensor(np.asarray(obs, np.float32), device=self.device)[None]
         frames = torch.as_tensor(np.ascontiguousarray(frame), device=self.device)[None]
-        if self._latent is None or self._last_action is None:
-            deter, _ = model.rssm.initial(1, self.device)
-        else:
-            deter = model.rssm.step_deter(self._latent.deter, self._latent.stoch, self._last_action[None])
         shape = (1, model.cfg.stoch, model.cfg.classes)
         uniform = torch.rand(shape, generator=self.planner.generator, device=self.device)
-        self._latent = Latent(deter, model.posterior(deter, frames, states, uniform))
+        if self._latent is None or self._last_action is None:
+            self._latent = Latent(*model.initial(frames, states, uniform))
+        else:
+            deter = model.rssm.step_deter(self._latent.deter, self._latent.stoch, self._last_action[None])
+            self._latent = Latent(deter, model.posterior(deter, frames, states, uniform))
         return self._latent
 
     def act(self, obs: np.ndarray, frame: np.ndarray | None) -> np.ndarray:
