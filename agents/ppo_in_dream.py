@@ -4,7 +4,8 @@
     tensorboard --logdir runs/ppo-in-dream-reacher/tb
 
 Writes runs/ppo-in-dream-<task>/{policy.zip, returns.json, tb/}; the world model is the task's
-shipped checkpoint unless --checkpoint names another. Real episodes are only used to evaluate.
+shipped checkpoint unless --checkpoint names another. Real episodes are only used to evaluate,
+and, with --start-episodes, as the states imagined episodes start from.
 SB3 settings: dreamsim.imagination.ALGO_DEFAULTS.
 """
 

@@ -4,7 +4,9 @@
     tensorboard --logdir runs/sac-in-dream-reacher/tb
 
 Writes runs/sac-in-dream-<task>/{policy.zip, returns.json, tb/}; the world model is the task's
-shipped checkpoint unless --checkpoint names another. Real episodes are only used to evaluate.
+shipped checkpoint unless --checkpoint names another. Real episodes are only used to evaluate,
+and, with --start-episodes, as the states imagined episodes start from (MBPO-style, with a short
+--max-episode-steps).
 SB3 settings: dreamsim.imagination.ALGO_DEFAULTS.
 """
 

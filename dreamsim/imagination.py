@@ -3,7 +3,8 @@
 ``train_in_dream`` is what the ``agents/`` recipes and ``dreamsim demo`` share: the batched SB3
 ``VecEnv`` over the learned simulator, TensorBoard logging, a progress bar, an evaluation in real
 MuJoCo every ``eval_every`` steps (logged as ``real/return``), and the saved policy. Real episodes
-are used for evaluation only; the agent never trains on them.
+serve for evaluation and, with ``start_episodes``, as start states; the agent trains on imagined
+transitions only.
 """
 
 from __future__ import annotations

@@ -137,3 +137,15 @@ def test_bf16_precision_runs_and_stays_close(tiny_checkpoint):
     assert np.abs(out["bf16"] - out["fp32"]).max() < 0.5
     with pytest.raises(ValueError, match="unknown precision"):
         _make(tiny_checkpoint, precision="fp8")
+
+
+def test_gym_make_passes_start_episodes_and_episode_length(tiny_checkpoint, reacher_episodes, never_terminates):
+    env = gym.make("DreamSim-v0", checkpoint=tiny_checkpoint, start_episodes=reacher_episodes, max_episode_steps=4)
+    env.reset(seed=0)
+    truncations = [env.step(env.action_space.sample())[3] for _ in range(4)]
+    assert truncations == [False, False, False, True]
+    from dreamsim.data import EpisodeStore
+
+    assert len(env.unwrapped.sim.start_obs) > len(EpisodeStore(reacher_episodes).paths())  # not only the resets
+    vec = gym.make_vec("DreamSim-v0", num_envs=3, checkpoint=tiny_checkpoint, start_episodes=reacher_episodes)
+    assert len(vec.unwrapped.sim.start_obs) == len(env.unwrapped.sim.start_obs)

@@ -22,6 +22,8 @@ class DreamSimEnv(gym.Env):
         render_mode: ``rgb_array`` (``render()`` returns the predicted frame) or ``None``.
         precision: ``fp32`` (default) or ``bf16`` (faster model calls on hardware with bf16 units).
         uncertainty_penalty: subtract this multiple of ``info["disagreement"]`` from every reward.
+        start_episodes: a folder of real episodes; resets then start anywhere in them, not only at
+            the shipped start states (with ``max_episode_steps``: MBPO's short branched rollouts).
 
     ``reset(options={"obs": ..., "frame": ...})`` starts from a given real observation (state and
     uint8 frame); otherwise from a real start state shipped with the checkpoint. ``info`` of
@@ -39,10 +41,11 @@ class DreamSimEnv(gym.Env):
         render_mode: str | None = None,
         precision: str = "fp32",
         uncertainty_penalty: float = 0.0,
+        start_episodes: str | Path | None = None,
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unsupported render_mode {render_mode!r}: use 'rgb_array' or None")
-        self.sim = BatchSim(task, 1, checkpoint, obs_mode, device, precision, uncertainty_penalty)
+        self.sim = BatchSim(task, 1, checkpoint, obs_mode, device, precision, uncertainty_penalty, start_episodes=start_episodes)
         self.task = self.sim.task
         self.checkpoint = self.sim.checkpoint
         self.observation_space = self.sim.observation_space

@@ -31,11 +31,15 @@ class DreamSimVectorEnv(VectorEnv):
         precision: str = "fp32",
         uncertainty_penalty: float = 0.0,
         max_episode_steps: int | None = None,
+        start_episodes: str | Path | None = None,
     ):
-        """``max_episode_steps`` (passed by ``gym.make_vec`` from the spec) overrides the card's length."""
+        """``max_episode_steps`` (passed by ``gym.make_vec`` from the spec) overrides the card's length;
+        ``start_episodes`` as in ``DreamSimEnv``."""
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unsupported render_mode {render_mode!r}: use 'rgb_array' or None")
-        self.sim = BatchSim(task, num_envs, checkpoint, obs_mode, device, precision, uncertainty_penalty, max_episode_steps)
+        self.sim = BatchSim(
+            task, num_envs, checkpoint, obs_mode, device, precision, uncertainty_penalty, max_episode_steps, start_episodes
+        )
         self.num_envs = num_envs
         self.render_mode = render_mode
         self.single_observation_space = self.sim.observation_space
