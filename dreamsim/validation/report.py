@@ -74,6 +74,7 @@ def _heldout_markdown(task: Task, metrics: dict[str, Any]) -> str:
     return (
         f"{fidelity_table(metrics, horizons)}\n\n"
         "Open-loop: from each episode's first real observation, the episode's actions alone; "
+        "from one observation: the model sees only the observation at t, at every step t; "
         "copy-last: the step-0 (open-loop) or previous (one-step) real observation. "
         "State error: RMS over dimensions, in units of each dimension's std.\n"
     )
