@@ -105,8 +105,9 @@ World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name 
 One-step: the model filters the real observations up to t and predicts t+1; the baseline copies the
 observation at t. From one observation: the same, but the model sees the observation at t alone
 (any t, mid-episode too), as when an imagined episode starts from a given real state. Open-loop h:
-from the episode's first real observation the model rolls the episode's actions alone; the baseline copies the first observation. State error: RMS over the
-state's dimensions, each in units of its standard deviation in the training data.
+from the episode's first real observation the model rolls the episode's actions alone; the
+baseline copies the first observation. State error: RMS over the state's dimensions, each in units
+of its standard deviation in the training data.
 {"" if loop is None else chr(10) + _loop_table(loop)}"""
 
 
