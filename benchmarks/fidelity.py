@@ -35,6 +35,12 @@ def markdown(results: dict[str, dict]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for task, m in results.items():
+        if "cold_start/psnr" in m:  # one step from a single real observation, at every step of the episodes
+            rows.append(
+                f"| {task} | {m['episodes']} ({m['real_steps']:,}) | 1, from one observation at any step "
+                f"| {m['cold_start/state_error']:.3f} | {m['one_step/state_error_copy_last']:.3f} "
+                f"| {m['cold_start/psnr']:.2f} | {m['one_step/psnr_copy_last']:.2f} |"
+            )
         for h in load_task(task).horizons:
             key = f"open_loop/{h}"
             if f"{key}/psnr" in m:

@@ -118,8 +118,17 @@ def _fidelity(model: WorldModel, episodes: list[Episode], horizons: tuple[int, .
             add("one_step/psnr_copy_last", psnr(frames[:, t], frames[:, t + 1]), m)
             add("one_step/state_error_copy_last", state_err(obs[:, t], obs[:, t + 1]), m)
             stoch = model.posterior(deter, frames[:, t + 1], obs[:, t + 1])
-            cold_deter, cold_stoch = model.initial(frames[:, t], obs[:, t])
-            feat = model.features(*model.imagine(cold_deter, cold_stoch, actions[:, t])[:2])
+    # One step from a single observation at every step: a pass of its own, after the views above,
+    # so that their sampling noise (and numbers) are what they were before this view existed.
+    for start in range(0, len(episodes), batch):
+        data = _stack(episodes[start : start + batch], length, device)
+        frames, obs, actions, valid = data["frames"], data["obs"], data["actions"], data["valid"].float()
+        for t in range(length):
+            m = valid[:, t + 1]
+            if not m.any():
+                break
+            deter, stoch = model.initial(frames[:, t], obs[:, t])
+            feat = model.features(*model.imagine(deter, stoch, actions[:, t])[:2])
             add("cold_start/psnr", psnr(model.decode_frame(feat), frames[:, t + 1]), m)
             add("cold_start/state_error", state_err(model.decode_state(feat), obs[:, t + 1]), m)
     result: dict[str, Any] = {k: sums[k] / max(counts[k], 1.0) for k in sums}
