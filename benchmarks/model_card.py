@@ -20,14 +20,18 @@ from safetensors.numpy import load_file
 
 from dreamsim.files import write_text
 from dreamsim.tasks import Task, load_task
-from dreamsim.training import fidelity_table
+from dreamsim.training import TrainConfig, fidelity_table
 
 
 def _random_recipe(task: Task, training: dict[str, Any]) -> tuple[str, str]:
     """Data and training bullets of a model trained by `dreamsim train` on random data."""
     cfg = training["config"]
     data = f"- Uniform random policy: `dreamsim collect {task.name} --steps {task.collect_steps} --workers 2 --seed 1`.\n"
-    train = f"- `dreamsim train {task.name} --steps {cfg['steps']} --lr {cfg['lr']}`: "
+    # The steps the checkpoint holds: a run stopped early (Ctrl-C) saves fewer than it asked for.
+    batch = "" if cfg["batch_size"] == TrainConfig.batch_size else f" --batch-size {cfg['batch_size']}"
+    train = f"- `dreamsim train {task.name} --steps {training['steps']} --lr {cfg['lr']}{batch}`: "
+    if training["steps"] < cfg["steps"]:
+        train = f"- Stopped after {training['steps']:,} of {cfg['steps']:,} planned steps; to repeat it:\n  {train[2:]}"
     return data, train
 
 

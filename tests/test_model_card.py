@@ -46,6 +46,16 @@ def test_card_of_a_train_model_names_its_recipe(model_card, folder: Path):
     assert "The loop's agent" not in text
 
 
+def test_card_of_a_stopped_run_names_the_steps_it_holds(model_card, folder: Path):
+    config = json.loads((folder / "config.json").read_text())
+    held = config["training"]["steps"]
+    config["training"]["config"] |= {"steps": held + 1000, "batch_size": 32}
+    (folder / "config.json").write_text(json.dumps(config))
+    text = model_card.card(folder)
+    assert f"Stopped after {held:,} of {held + 1000:,} planned steps" in text
+    assert f"`dreamsim train reacher --steps {held} --lr" in text and "--batch-size 32`" in text
+
+
 def test_card_of_a_loop_model_names_the_loop_and_its_returns(model_card, folder: Path):
     history = [
         {
