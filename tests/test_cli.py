@@ -60,3 +60,14 @@ def test_collect_with_the_mpc_policy(tiny_checkpoint, tmp_path):
     assert main([*args, "--seed", "0", "--out", str(tmp_path)]) == 0
     (episode,) = EpisodeStore(tmp_path).episodes()
     assert len(episode) == 50 and (np.abs(episode.actions) <= 1.0).all()
+
+
+def test_python_dash_m_runs_the_cli_with_spawned_workers(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "episodes"
+    args = [sys.executable, "-m", "dreamsim", "collect", "reacher", "--steps", "60", "--workers", "2", "--seed", "4"]
+    done = subprocess.run([*args, "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert EpisodeStore(out).steps() >= 60
