@@ -79,6 +79,7 @@ def card(folder: Path, data_notes: tuple[str, ...] = (), loop: dict[str, Any] | 
     cfg = training["config"]
     notes = "".join(f"- {note}\n" for note in data_notes)
     data, train = _random_recipe(task, training) if loop is None else _loop_recipe(task, loop)
+    first_state = "from the first observation" if model.get("deter_from_obs") else "zeros (an older checkpoint)"
     return f"""# DreamSim model card: {task.title} ({task.gym_id})
 
 World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name == "reacher" else ""}.
@@ -88,7 +89,7 @@ World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name 
   {model["ensemble"]} prior heads (disagreement = uncertainty), CNN depth {model["cnn_depth"]}, MLP width {model["hidden"]};
   {params:,} parameters (safetensors, float32).
 - Inputs: {task.frame_size}x{task.frame_size} frame + {model["state_dim"]}-d state; actions {model["action_dim"]}-d;
-  heads: frame, state, reward, continue.
+  heads: frame, state, reward, continue. First GRU state: {first_state}.
 
 ## Data
 - {training["real_steps"]:,} real steps in {training["episodes"]} training episodes of `{task.gym_id}`; every 10th

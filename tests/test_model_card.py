@@ -44,6 +44,7 @@ def test_card_of_a_train_model_names_its_recipe(model_card, folder: Path):
     assert f"`dreamsim train reacher --steps {steps}" in text
     assert "Uniform random policy" in text and "| open-loop h=50 | 21.50 | 19.25 | 0.500 | 0.750 |" in text
     assert "The loop's agent" not in text
+    assert "First GRU state: from the first observation." in text  # every preset has it
 
 
 def test_card_of_a_stopped_run_names_the_steps_it_holds(model_card, folder: Path):
