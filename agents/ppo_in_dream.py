@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from dreamsim.imagination import recipe_main
+from dreamsim.cli import recipe_main
 
 DEFAULTS = {"steps": 200_000, "num_envs": 64, "eval_every": 50_000}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from dreamsim.imagination import recipe_main
+from dreamsim.cli import recipe_main
 
 DEFAULTS = {"steps": 40_000, "num_envs": 16, "eval_every": 10_000}
 

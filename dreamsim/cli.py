@@ -167,6 +167,50 @@ def _plan(args: argparse.Namespace) -> None:
         print(f"written to {write(result, args.out)}")
 
 
+def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] | None = None) -> dict:
+    """The command line of an ``agents/`` recipe: ``<task> --steps --num-envs --eval-every ...``;
+    ``defaults`` holds the recipe's ``steps``, ``num_envs`` and ``eval_every``."""
+    from dreamsim.imagination import DreamTrainConfig, train_in_dream
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", nargs="?", default="reacher")
+    parser.add_argument("--steps", type=int, default=defaults["steps"], help="DreamSim steps over all envs")
+    parser.add_argument("--num-envs", type=int, default=defaults["num_envs"])
+    parser.add_argument("--eval-every", type=int, default=defaults["eval_every"], help="DreamSim steps between real evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=10, help="real episodes per evaluation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", help="world model checkpoint (default: the task's shipped one)")
+    parser.add_argument("--out", help=f"run folder (default: runs/{algo}-in-dream-<task>)")
+    parser.add_argument(
+        "--uncertainty-penalty", type=float, default=0.0, help="subtract this times the ensemble's disagreement from rewards"
+    )
+    parser.add_argument("--max-episode-steps", type=int, help="imagined episode length (default: the task card's)")
+    parser.add_argument(
+        "--start-episodes",
+        help="episode folder: start imagined episodes anywhere in these real episodes (default: the shipped start states)",
+    )
+    args = parser.parse_args(argv)
+    config = DreamTrainConfig(
+        algo=algo,
+        steps=args.steps,
+        num_envs=args.num_envs,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        seed=args.seed,
+        checkpoint=args.checkpoint,
+        uncertainty_penalty=args.uncertainty_penalty,
+        max_episode_steps=args.max_episode_steps,
+        start_episodes=args.start_episodes,
+    )
+    summary = train_in_dream(args.task, args.out or f"runs/{algo}-in-dream-{args.task}", config)
+    final, random = summary["final"], summary["random"]
+    print(
+        f"real {args.task} return after {final['dream_steps']} DreamSim steps: {final['return_mean']:.2f} "
+        f"± {final['return_ci95']:.2f} (random policy {random['return_mean']:.2f}); policy: {summary['policy']}"
+    )
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamsim", description="Learned MuJoCo simulators as Gymnasium envs.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
