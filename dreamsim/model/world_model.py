@@ -130,7 +130,6 @@ class WorldModel(nn.Module):
         deters: list[torch.Tensor] = []
         stochs: list[torch.Tensor] = []
         posts: list[torch.Tensor] = []
-        priors: list[torch.Tensor] = []
         for i in range(t):
             if i > 0:
                 deter = self.rssm.step_deter(deter, stochs[-1], actions[:, i])
@@ -139,10 +138,12 @@ class WorldModel(nn.Module):
             deters.append(deter)
             stochs.append(stoch)
             posts.append(post)
-            priors.append(self.rssm.prior_logits(deter))
-        feat = self.features(torch.stack(deters, 1), torch.stack(stochs, 1)).flatten(0, 1)  # (B*T, F)
+        deter_seq = torch.stack(deters, 1).flatten(0, 1)  # (B*T, D)
+        feat = self.features(deter_seq, torch.stack(stochs, 1).flatten(0, 1))  # (B*T, F)
         post = torch.stack(posts, 1)  # (B, T, S, C)
-        prior = torch.stack(priors, 2)  # (K, B, T, S, C)
+        # The priors read only the GRU state, so every time step goes through the heads in one call
+        # after the sequential loop rather than one call per step: same result, fewer small kernels.
+        prior = self.rssm.prior_logits(deter_seq).reshape(-1, b, t, cfg.stoch, cfg.classes)  # (K, B, T, S, C)
 
         flat_mask = mask.flatten()
         trans_mask = mask.clone()
