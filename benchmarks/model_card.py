@@ -92,8 +92,8 @@ World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name 
   heads: frame, state, reward, continue. First GRU state: {first_state}.
 
 ## Data
-- {training["real_steps"]:,} real steps in {training["episodes"]} training episodes of `{task.gym_id}`; every 10th
-  collected episode held out from training.
+- {training["real_steps"]:,} real steps in {training["episodes"]} training episodes of `{task.gym_id}`; about one
+  collected episode in ten held out from training.
 {data}{notes}- Start states shipped: `start_states.npz` (real reset observations with their MuJoCo qpos/qvel).
 
 ## Training

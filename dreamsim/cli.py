@@ -20,8 +20,9 @@ def _collect(args: argparse.Namespace) -> None:
 
     card = load_task(args.task)
     out = Path(args.out or f"episodes/{card.name}")
+    wanted = card.collect_steps if args.steps is None else args.steps
     if args.policy == "random":
-        steps = collect(card, out, args.steps or card.collect_steps, args.workers, args.seed, progress=True)
+        steps = collect(card, out, wanted, args.workers, args.seed, progress=True)
     else:
         from dreamsim.data import collect_with_agent
         from dreamsim.device import resolve_device
@@ -33,7 +34,7 @@ def _collect(args: argparse.Namespace) -> None:
         env = make_real(card, render=False)
         agent = MPCAgent(model, env.action_space, planner_config(args.planner), seed=args.seed or 0)  # type: ignore[arg-type]
         env.close()
-        steps = collect_with_agent(card, out, args.steps or card.collect_steps, agent, args.noise, args.seed, progress=True)
+        steps = collect_with_agent(card, out, wanted, agent, args.noise, args.seed, progress=True)
     print(f"wrote {steps} steps to {out}")
 
 

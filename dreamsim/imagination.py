@@ -54,7 +54,10 @@ class DreamTrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"unknown algo {self.algo!r}: choose one of {sorted(ALGOS)}")
-        if min(self.steps, self.num_envs, self.eval_every, self.eval_episodes, self.max_episode_steps or 1) < 1:
+        counts = [self.steps, self.num_envs, self.eval_every, self.eval_episodes]
+        if self.max_episode_steps is not None:
+            counts.append(self.max_episode_steps)
+        if min(counts) < 1:
             raise ValueError("steps, num_envs, eval_every, eval_episodes and max_episode_steps must all be at least 1")
 
 

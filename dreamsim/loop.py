@@ -51,7 +51,8 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         counts = [self.iterations, self.initial_steps, self.collect_steps, self.agent_steps, self.train.steps]
-        counts.append(self.rollout_length or 1)
+        if self.rollout_length is not None:
+            counts.append(self.rollout_length)
         if min(counts) < 1:
             raise ValueError(
                 "iterations, initial_steps, collect_steps, agent_steps, train.steps and rollout_length must all be at least 1"

@@ -19,9 +19,32 @@ def test_collected_episodes_hold_every_field(reacher_episodes):
 def test_rerun_adds_and_keeps_existing(tmp_path):
     collect("reacher", tmp_path, steps=50, workers=1, seed=1)
     first = EpisodeStore(tmp_path).paths()
-    collect("reacher", tmp_path, steps=50, workers=1, seed=2)
+    collect("reacher", tmp_path, steps=50, workers=1, seed=1)  # the same seed again, as a resumed loop does
     paths = EpisodeStore(tmp_path).paths()
     assert len(paths) == 2 and set(first) <= set(paths)
+    a, b = (EpisodeStore.read(p) for p in paths)
+    assert not np.array_equal(a.actions, b.actions)  # a new episode, not a copy of the first
+    fresh = tmp_path / "fresh"
+    collect("reacher", fresh, steps=50, workers=1, seed=1)
+    assert np.array_equal(EpisodeStore.read(EpisodeStore(fresh).paths()[0]).actions, EpisodeStore.read(first[0]).actions)
+
+
+def test_split_keeps_its_validation_episodes_as_the_store_grows(tmp_path):
+    store = EpisodeStore(tmp_path)
+    for i in range(40):
+        (tmp_path / f"{i:032x}-50.npz").touch()
+    train, val = store.split()
+    assert 0 < len(val) < 40 and set(train) | set(val) == set(store.paths())
+    for i in range(40, 80):
+        (tmp_path / f"{i:032x}-50.npz").touch()
+    train2, val2 = store.split()
+    assert set(val) <= set(val2) and set(train) <= set(train2)
+
+
+def test_a_stray_file_in_an_episode_folder_is_named(tmp_path):
+    (tmp_path / "notes.npz").touch()
+    with pytest.raises(ValueError, match="notes.npz is not named like an episode file"):
+        EpisodeStore(tmp_path).steps()
 
 
 def test_real_state_restores_exactly(reacher_episodes):

@@ -40,6 +40,8 @@ def test_config_errors_name_the_fix():
         DreamTrainConfig(algo="dqn")
     with pytest.raises(ValueError, match="at least 1"):
         DreamTrainConfig(steps=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        DreamTrainConfig(max_episode_steps=0)
 
 
 def test_agent_trained_in_imagination_beats_random_in_the_real_world(dot_run):
@@ -95,6 +97,8 @@ def test_loop_rejects_bad_settings_and_another_tasks_folder(tmp_path):
         LoopConfig(noise=-0.1)
     with pytest.raises(ValueError, match="at least 1"):
         LoopConfig(iterations=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        LoopConfig(rollout_length=0)
     (tmp_path / "loop.json").write_text(json.dumps({"task": "hopper", "history": []}))
     with pytest.raises(ValueError, match="holds a loop for 'hopper'"):
         run_loop("reacher", tmp_path, LoopConfig())

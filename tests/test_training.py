@@ -25,6 +25,14 @@ def test_resume_continues_from_the_saved_step(reacher_episodes, tmp_path):
     assert config["training"]["steps"] == 5
 
 
+def test_bad_settings_fail_before_any_work(reacher_episodes, tmp_path):
+    for bad in ({"steps": 0}, {"batch_size": 0}, {"eval_every": 0}, {"checkpoint_every": 0}):
+        with pytest.raises(ValueError, match="must be at least 1"):
+            TrainConfig(**bad)
+    with pytest.raises(ValueError, match="lr must be positive"):
+        TrainConfig(lr=0.0)
+
+
 def test_resume_without_a_checkpoint(reacher_episodes, tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train("reacher", reacher_episodes, tmp_path, resume=True)

@@ -9,6 +9,7 @@ from dreamsim.data.collect import run_episode
 from dreamsim.planning.objectives import step_physics
 from dreamsim.tasks import load_task, make_real
 from dreamsim.training.evaluation import ssim
+from dreamsim.validation.demo import run_demo
 from dreamsim.validation.matched import Rollout, horizon_curves, matched_rollouts
 from dreamsim.validation.report import ValidateConfig, validate
 from dreamsim.validation.transfer import transfer_gap
@@ -104,6 +105,18 @@ def test_transfer_gap_pairs_episodes_from_the_same_start(tiny_checkpoint):
     assert again["zero"]["real_returns"] == result["real_returns"]  # same seeds, same real episodes
     with pytest.raises(ValueError, match="at least 2 episodes"):
         transfer_gap(task, {}, episodes=1)
+
+
+def test_validate_settings_and_targets_fail_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="at least 2 episodes"):
+        ValidateConfig(transfer_episodes=1)
+    with pytest.raises(ValueError, match="at least 1"):
+        ValidateConfig(horizon=0)
+    with pytest.raises(ValueError, match="at least 2 episodes"):  # before minutes of agent training
+        run_demo("reacher", tmp_path, agent_steps=10_000, episodes=1)
+    with pytest.raises(FileNotFoundError, match="neither a task .*reacher.* nor a checkpoint folder"):
+        validate("reachr", tmp_path)
+    assert not any(tmp_path.iterdir())
 
 
 def test_validate_names_a_missing_policy(tiny_checkpoint, tmp_path):

@@ -55,9 +55,14 @@ def run_episode(env: gym.Env, seed: int, policy: Callable[[np.ndarray], np.ndarr
     )
 
 
-def _episode_seeds(seed: int | None) -> list[int]:
-    """Episode seeds drawn from ``seed`` (fresh entropy when ``None``), used from the end."""
-    return np.random.SeedSequence(seed).generate_state(1 << 20).tolist()
+def _episode_seeds(seed: int | None, out: str | Path) -> list[int]:
+    """Episode seeds drawn from ``seed`` (fresh entropy when ``None``), used from the end.
+
+    A store that already holds episodes mixes their count into the seed: collecting again with the
+    same seed (a rerun, a resumed loop) adds new episodes rather than copies of the ones it has."""
+    stored = len(EpisodeStore(out))
+    entropy = seed if seed is None or stored == 0 else (seed, stored)
+    return np.random.SeedSequence(entropy).generate_state(1 << 20).tolist()
 
 
 def _collect_here(
@@ -100,7 +105,7 @@ def collect_with_agent(
         raise ValueError(f"steps must be positive, got {steps}")
     if noise < 0:
         raise ValueError(f"noise is a standard deviation and cannot be negative, got {noise}")
-    seeds = _episode_seeds(seed)
+    seeds = _episode_seeds(seed, out)
     rng = np.random.default_rng(seeds.pop())
     env = make_real(card)
     low, high = env.action_space.low, env.action_space.high  # type: ignore[attr-defined]
@@ -143,7 +148,7 @@ def collect(
         raise ValueError(f"steps must be positive, got {steps}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    seeds = _episode_seeds(seed)
+    seeds = _episode_seeds(seed, out)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, unit="step", desc=f"collect {card.name}", disable=not progress)

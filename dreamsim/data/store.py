@@ -9,6 +9,7 @@ An episode of ``T`` steps holds ``T + 1`` observations (the reset one, then one 
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,13 @@ class EpisodeStore:
 
     def steps(self) -> int:
         """Agent steps stored, from the file names (``<id>-<steps>.npz``) without reading the files."""
-        return sum(int(p.stem.rsplit("-", 1)[1]) for p in self.paths())
+        total = 0
+        for path in self.paths():
+            _, _, count = path.stem.rpartition("-")
+            if not count.isdigit():
+                raise ValueError(f"{path} is not named like an episode file (<id>-<steps>.npz): move it out of {self.root}")
+            total += int(count)
+        return total
 
     def write(self, episode: Episode) -> Path:
         """Write atomically: a temporary file in the same folder, then a rename."""
@@ -105,9 +112,14 @@ class EpisodeStore:
         return {"obs": np.concatenate(obs), "frames": np.concatenate(frames)}
 
     def split(self, val_every: int = 10) -> tuple[list[Path], list[Path]]:
-        """Deterministic train/validation split: every ``val_every``-th file (by name) is held out."""
+        """Deterministic train/validation split: about one episode in ``val_every`` is held out, chosen
+        by a hash of its file name, so episodes added later never move one across the split (a grown
+        store, as in ``dreamsim loop``, keeps its validation episodes unseen). None is held out when
+        that would leave nothing to train on."""
         paths = self.paths()
-        val = paths[::val_every] if len(paths) >= 2 else []
+        val = [p for p in paths if zlib.crc32(p.name.encode()) % val_every == 0]
+        if len(val) == len(paths):
+            val = []
         held = set(val)
         return [p for p in paths if p not in held], val
 

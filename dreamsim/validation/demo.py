@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,12 @@ def run_demo(
     """Run the demo into ``out``; returns the path of its ``report.md`` (the agent's run is in ``agent/``)."""
     card = load_task(task)
     out = Path(out)
+    # Settings are checked before minutes of agent training; the policy joins once it exists.
+    config = ValidateConfig(starts=starts, transfer_episodes=episodes, seed=seed, device=device)
     extra: dict[str, Any] = {}
-    policy = None
     if agent_steps > 0:
         extra["agent"] = _agent_in_dream(card.name, out / "agent", agent_steps, episodes, seed, checkpoint, device, progress)
-        policy = extra["agent"]["policy"]
-    config = ValidateConfig(policy=policy, starts=starts, transfer_episodes=episodes, seed=seed, device=device)
+        config = replace(config, policy=extra["agent"]["policy"])
     return validate(card.name if checkpoint is None else checkpoint, out, config, extra)
 
 

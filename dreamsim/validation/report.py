@@ -45,6 +45,12 @@ class ValidateConfig:
     seed: int = 0
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        if min(self.starts, self.horizon) < 1 or self.context < 0:
+            raise ValueError(f"starts and horizon must be at least 1 and context at least 0, got {self.starts}, {self.horizon}, {self.context}")
+        if self.transfer_episodes < 2:
+            raise ValueError(f"the transfer gap's confidence interval needs at least 2 episodes, got {self.transfer_episodes}")
+
 
 def resolve_target(target: str | Path, device: str = "auto") -> tuple[Task, Checkpoint]:
     """A task name (its shipped checkpoint) or a checkpoint folder -> ``(task, checkpoint)``."""
@@ -52,6 +58,8 @@ def resolve_target(target: str | Path, device: str = "auto") -> tuple[Task, Chec
     if str(target) in list_tasks():
         task = load_task(str(target))
         return task, load_for_task(task, None, dev)
+    if not Path(target).exists():
+        raise FileNotFoundError(f"{target} is neither a task ({', '.join(list_tasks())}) nor a checkpoint folder")
     task = load_task(read_config(target)["task"])
     return task, load_checkpoint(target, dev)
 
