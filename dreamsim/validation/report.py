@@ -47,7 +47,9 @@ class ValidateConfig:
 
     def __post_init__(self) -> None:
         if min(self.starts, self.horizon) < 1 or self.context < 0:
-            raise ValueError(f"starts and horizon must be at least 1 and context at least 0, got {self.starts}, {self.horizon}, {self.context}")
+            raise ValueError(
+                f"starts and horizon must be at least 1 and context at least 0, got {self.starts}, {self.horizon}, {self.context}"
+            )
         if self.transfer_episodes < 2:
             raise ValueError(f"the transfer gap's confidence interval needs at least 2 episodes, got {self.transfer_episodes}")
 
