@@ -142,7 +142,6 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
     env.close()
     if not callback.history or callback.history[-1]["dream_steps"] != callback.num_timesteps:
         callback.evaluate_now()
-    write_atomic(out / "policy.zip", lambda p: model.save(p))
     real = make_real(card, render=False)
     random = evaluate(card, RandomAgent(real.action_space, seed=config.seed), config.eval_episodes, config.seed + 10_000)  # type: ignore[arg-type]
     real.close()
@@ -156,4 +155,20 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
         "policy": str(out / "policy.zip"),
     }
     write_text(out / "returns.json", json.dumps(summary, indent=2) + "\n")
+    # The policy last: a run stopped before this line left the previous policy.zip, and
+    # ``finished_run`` tells the two cases apart.
+    write_atomic(out / "policy.zip", lambda p: model.save(p))
+    return summary
+
+
+def finished_run(out: str | Path, dream_steps: int) -> dict[str, Any] | None:
+    """The summary of the run in ``out`` if it finished with at least ``dream_steps`` steps in all
+    (its ``returns.json`` and ``policy.zip`` agree); else ``None``. A resumed loop skips such a stage."""
+    out = Path(out)
+    if not (out / "returns.json").is_file() or not (out / "policy.zip").is_file():
+        return None
+    summary = json.loads((out / "returns.json").read_text())
+    steps = summary["final"]["dream_steps"]
+    if steps < dream_steps or load_policy(out / "policy.zip").num_timesteps != steps:
+        return None
     return summary

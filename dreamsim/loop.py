@@ -11,7 +11,7 @@ Iteration 0 collects ``initial_steps`` random real steps. Every iteration then:
 Folder ``out``: ``episodes/`` (every real step), ``model/`` (the world-model run), ``agent/`` (the
 policy and its runs), ``tb/`` and ``loop.json``. Resumable: rerunning continues after the last
 finished iteration, and each stage of an interrupted one skips what is already on disk (the data
-already collected, the model steps already trained).
+already collected, the model steps already trained, a finished agent run).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 from dreamsim.control import Agent, PolicyAgent
 from dreamsim.data import EpisodeStore, collect, collect_with_agent
 from dreamsim.files import write_text
-from dreamsim.imagination import ALGOS, DreamTrainConfig, load_policy, train_in_dream
+from dreamsim.imagination import ALGOS, DreamTrainConfig, finished_run, load_policy, train_in_dream
 from dreamsim.tasks import Task, load_task
 from dreamsim.training import TrainConfig, train
 
@@ -104,7 +104,9 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
             max_episode_steps=config.rollout_length,
             start_episodes=None if config.rollout_length is None else str(episodes),
         )
-        run = train_in_dream(card, agent_dir, dream, progress=progress)
+        run = finished_run(agent_dir, (iteration + 1) * config.agent_steps)
+        if run is None:
+            run = train_in_dream(card, agent_dir, dream, progress=progress)
         entry = {
             "iteration": iteration,
             "real_steps": real_steps,

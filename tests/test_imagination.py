@@ -86,6 +86,10 @@ def test_dyna_loop_runs_resumes_and_extends(tmp_path):
         assert -60 < e["return_mean"] <= 0 and e["return_ci95"] >= 0
     assert json.loads((out / "model" / "checkpoint" / "config.json").read_text())["training"]["steps"] == 6
     assert (out / "agent" / "policy.zip").is_file() and any((out / "tb").glob("events.*"))
+    # Stopped after the agent's run but before loop.json recorded it: the rerun does not train it again.
+    (out / "loop.json").write_text(json.dumps({"task": "reacher", "history": history[:2]}))
+    assert main([*args, *tiny, "--iterations", "3"]) == 0
+    assert json.loads((out / "loop.json").read_text())["history"] == history
 
 
 def test_loop_rejects_bad_settings_and_another_tasks_folder(tmp_path):
