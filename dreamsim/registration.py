@@ -10,7 +10,7 @@ import gymnasium as gym
 from dreamsim.tasks import list_tasks, load_task
 
 DEFAULT_TASK = "reacher"
-ENTRY_POINT = "dreamsim.sim.env:DreamSimEnv"
+ENTRY_POINT = "dreamsim.sim.env:make_env"
 VECTOR_ENTRY_POINT = "dreamsim.sim.vector:DreamSimVectorEnv"
 
 

@@ -144,6 +144,10 @@ def test_gym_make_passes_start_episodes_and_episode_length(tiny_checkpoint, reac
     env.reset(seed=0)
     truncations = [env.step(env.action_space.sample())[3] for _ in range(4)]
     assert truncations == [False, False, False, True]
+    longer = gym.make("DreamSim-v0", checkpoint=tiny_checkpoint, max_episode_steps=80)  # the card says 50
+    longer.reset(seed=0)
+    truncations = [longer.step(longer.action_space.sample())[3] for _ in range(80)]
+    assert truncations == [False] * 79 + [True]
     from dreamsim.data import EpisodeStore
 
     assert len(env.unwrapped.sim.start_obs) > len(EpisodeStore(reacher_episodes).paths())  # not only the resets

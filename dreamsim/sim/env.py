@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ class DreamSimEnv(gym.Env):
         uncertainty_penalty: subtract this multiple of ``info["disagreement"]`` from every reward.
         start_episodes: a folder of real episodes; resets then start anywhere in them, not only at
             the shipped start states (with ``max_episode_steps``: MBPO's short branched rollouts).
+        max_episode_steps: episode length (default: the task card's). Through ``gym.make`` the
+            ``TimeLimit`` wrapper cuts episodes instead, at ``gym.make(id, max_episode_steps=N)``.
 
     ``reset(options={"obs": ..., "frame": ...})`` starts from a given real observation (state and
     uint8 frame); otherwise from a real start state shipped with the checkpoint. ``info`` of
@@ -42,10 +45,13 @@ class DreamSimEnv(gym.Env):
         precision: str = "fp32",
         uncertainty_penalty: float = 0.0,
         start_episodes: str | Path | None = None,
+        max_episode_steps: int | None = None,
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unsupported render_mode {render_mode!r}: use 'rgb_array' or None")
-        self.sim = BatchSim(task, 1, checkpoint, obs_mode, device, precision, uncertainty_penalty, start_episodes=start_episodes)
+        self.sim = BatchSim(
+            task, 1, checkpoint, obs_mode, device, precision, uncertainty_penalty, max_episode_steps, start_episodes
+        )
         self.task = self.sim.task
         self.checkpoint = self.sim.checkpoint
         self.observation_space = self.sim.observation_space
@@ -76,8 +82,20 @@ class DreamSimEnv(gym.Env):
         )
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """The predicted frame, uint8 ``(H, W, 3)``; ``None`` (with a warning) without ``render_mode="rgb_array"``."""
+        if self.render_mode is None:
+            gym.logger.warn("render() needs render_mode='rgb_array', e.g. gym.make('DreamSim-v0', render_mode='rgb_array')")
+            return None
         return self.sim.render()[0].cpu().numpy()
 
     @staticmethod
     def _first(obs: Any) -> Any:
         return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
+
+
+def make_env(**kwargs: Any) -> DreamSimEnv:
+    """``gym.make``'s entry point. ``gym.make`` keeps ``max_episode_steps`` for its ``TimeLimit``
+    wrapper (the card's length unless given), so the env itself does not cut episodes: a longer
+    limit than the card's must not be cut short underneath it."""
+    kwargs.setdefault("max_episode_steps", sys.maxsize)
+    return DreamSimEnv(**kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
@@ -78,5 +79,8 @@ class DreamSimVectorEnv(VectorEnv):
         return obs, reward, terminated, truncated, {"disagreement": disagreement, "_disagreement": np.ones(self.num_envs, bool)}
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
-        """The N predicted frames, uint8 ``(N, H, W, 3)``."""
+        """The N predicted frames, uint8 ``(N, H, W, 3)``; ``None`` (with a warning) without ``render_mode="rgb_array"``."""
+        if self.render_mode is None:
+            gym.logger.warn("render() needs render_mode='rgb_array', e.g. gym.make_vec('DreamSim-v0', render_mode='rgb_array')")
+            return None
         return self.sim.render().cpu().numpy()
