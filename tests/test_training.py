@@ -1,9 +1,13 @@
 import json
 
+import numpy as np
 import pytest
+import torch
 
+from dreamsim.data import EpisodeStore
 from dreamsim.model import load_checkpoint
 from dreamsim.training import TrainConfig, train
+from dreamsim.training.evaluation import fidelity, psnr
 
 
 def test_train_writes_a_loadable_checkpoint_and_tensorboard(tiny_run):
@@ -64,3 +68,16 @@ def test_ctrl_c_leaves_a_clean_checkpoint(reacher_episodes, tmp_path, monkeypatc
     assert metrics["interrupted"] and metrics["step"] == 2
     assert load_checkpoint(tmp_path / "checkpoint").config["training"]["steps"] == 2
     assert not list(tmp_path.glob(".checkpoint*")), "no temporary folders left behind"
+
+
+def test_one_step_fidelity_scores_every_step_of_every_episode(tiny_checkpoint, reacher_episodes):
+    """Horizons stop the open loop, not the one-step views: these run to each episode's end."""
+    model = load_checkpoint(tiny_checkpoint).model
+    episodes = list(EpisodeStore(reacher_episodes).episodes())[:3]
+    result = fidelity(model, episodes, horizons=(1, 5))
+    frames = torch.as_tensor(np.concatenate([e.frames for e in episodes]))
+    last = np.cumsum([len(e) + 1 for e in episodes]) - 1  # no transition out of an episode's last frame
+    pairs = np.setdiff1d(np.arange(len(frames) - 1), last)
+    expected = float(psnr(frames[pairs], frames[pairs + 1]).mean())
+    assert result["one_step/psnr_copy_last"] == pytest.approx(expected, rel=1e-5)
+    assert {"open_loop/1/psnr", "open_loop/5/psnr", "cold_start/psnr"} <= set(result)

@@ -82,7 +82,8 @@ def fidelity(
 
 def _fidelity(model: WorldModel, episodes: list[Episode], horizons: tuple[int, ...], batch: int) -> dict[str, Any]:
     device = next(model.parameters()).device
-    length = max(horizons)
+    length = max(len(e) for e in episodes)  # one-step views: every step of every episode
+    opened = max(horizons)  # open loop: as far as the longest horizon
     std = model.state_std
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
@@ -98,7 +99,7 @@ def _fidelity(model: WorldModel, episodes: list[Episode], horizons: tuple[int, .
         data = _stack(episodes[start : start + batch], length, device)
         frames, obs, actions, valid = data["frames"], data["obs"], data["actions"], data["valid"].float()
         # Open loop from step 0.
-        pred = model.open_loop(frames[:, 0], obs[:, 0], actions)
+        pred = model.open_loop(frames[:, 0], obs[:, 0], actions[:, :opened])
         for h in horizons:
             m = valid[:, h]
             add(f"open_loop/{h}/psnr", psnr(pred["frames"][:, h - 1], frames[:, h]), m)
