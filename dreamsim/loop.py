@@ -25,6 +25,7 @@ from dreamsim.control import Agent, PolicyAgent
 from dreamsim.data import EpisodeStore, collect, collect_with_agent
 from dreamsim.files import write_text
 from dreamsim.imagination import ALGOS, DreamTrainConfig, finished_run, load_policy, train_in_dream
+from dreamsim.model.checkpoint import has_training_state
 from dreamsim.tasks import Task, load_task
 from dreamsim.training import TrainConfig, train
 
@@ -88,7 +89,7 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
         real_steps = EpisodeStore(episodes).steps()
         # 2. The world model, on all real data so far.
         model_steps = (iteration + 1) * config.train.steps
-        resume = (model_run / "checkpoint" / "trainer.json").is_file()
+        resume = has_training_state(model_run / "checkpoint")
         train(card, episodes, model_run, replace(config.train, steps=model_steps), resume=resume, progress=progress)
         # 3. The agent, in imagination on that model; 4. its return in MuJoCo.
         dream = DreamTrainConfig(

@@ -84,6 +84,18 @@ def test_checkpoint_round_trip(tmp_path):
     assert not list(tmp_path.glob(".ckpt*")), "no temporary folders left behind"
 
 
+def test_a_checkpoint_set_aside_by_an_interrupted_save_is_put_back(tmp_path):
+    """Killed between save_checkpoint's two renames, only the previous checkpoint (set aside) is left."""
+    from dreamsim.model.checkpoint import has_training_state
+
+    opt = torch.optim.Adam(WorldModel(preset("tiny", 10, 2)).parameters())
+    path = save_checkpoint(tmp_path / "ckpt", WorldModel(preset("tiny", 10, 2)), "reacher", _starts(), optimizer=opt)
+    path.rename(tmp_path / ".ckpt.old")
+    assert has_training_state(path) and not (tmp_path / ".ckpt.old").exists()
+    path.rename(tmp_path / ".ckpt.old")
+    assert load_checkpoint(path, task="reacher").model.cfg.deter == 32
+
+
 def test_bad_checkpoints_say_what_is_wrong(tmp_path):
     path = save_checkpoint(tmp_path / "ckpt", WorldModel(preset("tiny", 10, 2)), "reacher", _starts())
     with pytest.raises(FileNotFoundError, match="no checkpoint"):

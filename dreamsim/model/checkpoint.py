@@ -55,8 +55,9 @@ def save_checkpoint(
     if missing:
         raise ValueError(f"start_states lacks {missing}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _restore_interrupted(path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
-    old = path.with_name(f".{path.name}.old")
+    old = _previous(path)
     try:
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / "model.safetensors"))
@@ -86,9 +87,29 @@ def save_checkpoint(
     return path
 
 
+def _previous(path: Path) -> Path:
+    """Where ``save_checkpoint`` keeps the previous checkpoint while it swaps in the new one."""
+    return path.with_name(f".{path.name}.old")
+
+
+def _restore_interrupted(path: Path) -> None:
+    """A process killed between the two renames of ``save_checkpoint`` left only the previous
+    checkpoint, set aside: put it back."""
+    if not path.exists() and _previous(path).is_dir():
+        _previous(path).rename(path)
+
+
+def has_training_state(path: str | Path) -> bool:
+    """Whether ``path`` holds a checkpoint that training can resume (with its optimizer state)."""
+    path = Path(path)
+    _restore_interrupted(path)
+    return (path / "trainer.json").is_file()
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The checkpoint's ``config.json``, checked for format and version."""
     path = Path(path)
+    _restore_interrupted(path)
     file = path / "config.json"
     if not file.is_file():
         raise FileNotFoundError(

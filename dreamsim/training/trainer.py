@@ -18,7 +18,7 @@ import torch
 
 from dreamsim.data.store import Episode, EpisodeStore, SequenceSampler
 from dreamsim.device import describe_machine, resolve_device
-from dreamsim.model.checkpoint import load_checkpoint, load_optimizer, save_checkpoint
+from dreamsim.model.checkpoint import has_training_state, load_checkpoint, load_optimizer, save_checkpoint
 from dreamsim.model.config import preset
 from dreamsim.model.world_model import WorldModel
 from dreamsim.tasks import Task, load_task
@@ -78,7 +78,7 @@ def train(
     card = load_task(task)
     out = Path(out)
     ckpt_dir = out / "checkpoint"
-    if resume and not (ckpt_dir / "trainer.json").is_file():
+    if resume and not has_training_state(ckpt_dir):
         raise FileNotFoundError(f"nothing to resume in {out}: no training checkpoint at {ckpt_dir}")
     if not resume and (ckpt_dir / "config.json").exists():
         raise FileExistsError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another --out")
