@@ -118,6 +118,12 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
 
     card = load_task(task)
     out = Path(out)
+    previous = None if config.init_policy is None else load_policy(config.init_policy)
+    if previous is not None and not isinstance(previous, ALGOS[config.algo]):
+        raise ValueError(
+            f"{config.init_policy} holds a {type(previous).__name__} policy, not {config.algo}: "
+            f"pass algo={type(previous).__name__.lower()!r} to continue it, or start a new run"
+        )
     env = DreamSimVecEnv(
         card,
         num_envs=config.num_envs,
@@ -129,8 +135,8 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
     )
     env.seed(config.seed)
     kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **ALGO_DEFAULTS[config.algo], **config.algo_kwargs}
-    if config.init_policy is not None:
-        model = load_policy(config.init_policy)
+    if previous is not None:
+        model = previous
         model.set_env(env)
         model.tensorboard_log = str(out / "tb")
     else:

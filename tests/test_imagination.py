@@ -13,7 +13,7 @@ import pytest
 from stable_baselines3 import PPO, SAC
 
 from dreamsim.cli import main
-from dreamsim.imagination import DreamTrainConfig
+from dreamsim.imagination import DreamTrainConfig, train_in_dream
 
 RECIPES = Path(__file__).resolve().parents[1] / "agents"
 
@@ -44,13 +44,20 @@ def test_config_errors_name_the_fix():
         DreamTrainConfig(max_episode_steps=0)
 
 
+def test_a_continued_policy_must_be_of_the_algo_asked_for(tmp_path):
+    SAC("MlpPolicy", "Pendulum-v1").save(tmp_path / "sac.zip")
+    config = DreamTrainConfig(algo="ppo", init_policy=str(tmp_path / "sac.zip"))
+    with pytest.raises(ValueError, match="holds a SAC policy, not ppo: pass algo='sac'"):
+        train_in_dream("reacher", tmp_path / "run", config, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_agent_trained_in_imagination_beats_random_in_the_real_world(dot_run):
     """The square world's best action is GOAL from any state: SAC trained only on the learned model
     must come much closer to it in the real env than random actions or the untrained policy's zero."""
     from synthetic import DOT_TASK
 
     from dreamsim.control import ConstantAgent, evaluate
-    from dreamsim.imagination import train_in_dream
 
     checkpoint, _ = dot_run
     config = DreamTrainConfig(
