@@ -44,8 +44,10 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        counts = ("steps", "batch_size", "seq_len", "eval_every", "eval_episodes", "checkpoint_every", "log_every")
-        small = [f"{name}={getattr(self, name)}" for name in (*counts, "start_states") if getattr(self, name) < 1]
+        counts = (
+            "steps", "batch_size", "seq_len", "eval_every", "eval_episodes", "checkpoint_every", "log_every", "start_states"
+        )  # fmt: skip
+        small = [f"{name}={getattr(self, name)}" for name in counts if getattr(self, name) < 1]
         if small:
             raise ValueError(f"training settings must be at least 1: {', '.join(small)}")
         if not self.lr > 0:
