@@ -62,6 +62,12 @@ def _predict(
     return tuple(torch.stack(x).cpu().numpy() for x in (states, pred_frames, rewards))  # type: ignore[return-value]
 
 
+def check_settings(starts: int, horizon: int, context: int) -> None:
+    """Raise a clear error for settings ``matched_rollouts`` cannot use (callers check before other work)."""
+    if min(starts, horizon) < 1 or context < 0:
+        raise ValueError(f"starts and horizon must be at least 1 and context at least 0, got {starts}, {horizon}, {context}")
+
+
 def matched_rollouts(
     model: WorldModel,
     task: Task,
@@ -73,8 +79,7 @@ def matched_rollouts(
     seed: int = 0,
 ) -> list[Rollout]:
     """``starts`` start states, each rolled once per action source (see the module doc)."""
-    if min(starts, horizon) < 1 or context < 0:
-        raise ValueError(f"starts and horizon must be at least 1 and context at least 0, got {starts}, {horizon}, {context}")
+    check_settings(starts, horizon, context)
     env = make_real(task)
     raw = env.unwrapped
     rng = np.random.default_rng(seed)

@@ -25,7 +25,7 @@ from dreamsim.model.checkpoint import Checkpoint, load_checkpoint, read_config
 from dreamsim.sim.batch import load_for_task
 from dreamsim.tasks import Task, list_tasks, load_task, make_real
 from dreamsim.training.evaluation import fidelity, fidelity_table
-from dreamsim.validation.matched import METRICS, Rollout, horizon_curves, matched_rollouts
+from dreamsim.validation.matched import METRICS, Rollout, check_settings, horizon_curves, matched_rollouts
 from dreamsim.validation.transfer import transfer_gap
 
 VIDEO_ROLLOUTS = 3  # matched rollouts per action source in the video
@@ -46,10 +46,7 @@ class ValidateConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if min(self.starts, self.horizon) < 1 or self.context < 0:
-            raise ValueError(
-                f"starts and horizon must be at least 1 and context at least 0, got {self.starts}, {self.horizon}, {self.context}"
-            )
+        check_settings(self.starts, self.horizon, self.context)
         if self.transfer_episodes < 2:
             raise ValueError(f"the transfer gap's confidence interval needs at least 2 episodes, got {self.transfer_episodes}")
 
