@@ -14,6 +14,8 @@ from dreamsim.cli import main
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    if "-h" in args or "--help" in args:
+        print(__doc__)  # the options below are `dreamsim plan`'s, whose --out this script sets
     if "--out" not in args:
         args += ["--out", "benchmarks/results"]
     sys.exit(main(["plan", *args]))
