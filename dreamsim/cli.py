@@ -159,6 +159,7 @@ def _plan(args: argparse.Namespace) -> None:
         seed=args.seed,
         cem_preset=args.cem_preset,
         mppi_preset=args.mppi_preset,
+        horizon=args.horizon,
         checkpoint=args.checkpoint,
         device=args.device,
     )
@@ -314,9 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="first episode seed (episodes use seed, seed + 1, ...)")
     p.add_argument("--cem-preset", default="planet-cem", choices=sorted(PRESETS))
     p.add_argument("--mppi-preset", default="tdmpc2-mppi", choices=sorted(PRESETS))
+    p.add_argument("--horizon", type=int, help="planning horizon for CEM and MPPI (default: each preset's own)")
     p.add_argument("--checkpoint", help="checkpoint folder (default: the task's shipped one)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", help="folder for planning-<task>-<cpu|gpu>.json and .md (default: print only)")
+    p.add_argument("--out", help="folder for planning-<task>[-h<horizon>]-<cpu|gpu>.json and .md (default: print only)")
     p.set_defaults(func=_plan)
     return parser
 

@@ -156,6 +156,27 @@ def test_plan_cli_writes_the_benchmark_json(tiny_checkpoint, tmp_path):
     assert main(["plan", "reacher", "--rows", "learned-cem", "--cem-preset", "tdmpc2-mppi", "--episodes", "1"]) == 2
 
 
+def test_plan_horizon_overrides_the_presets_and_keeps_their_results(tiny_checkpoint, tmp_path, monkeypatch):
+    horizons = []
+    monkeypatch.setattr(MPCAgent, "__init__", _record_horizon(MPCAgent.__init__, horizons))
+    args = ["plan", "reacher", "--rows", "learned-cem", "learned-mppi", "--cem-preset", "tdmpc2-cem", "--horizon", "5"]
+    args += ["--episodes", "1", "--max-steps", "2", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert horizons == [5, 5]
+    assert not (tmp_path / "planning-reacher-cpu.json").exists()
+    assert json.loads((tmp_path / "planning-reacher-h5-cpu.json").read_text())["config"]["horizon"] == 5
+    assert "| MPPI | DreamSim | tdmpc2-mppi, horizon 5 |" in (tmp_path / "planning-reacher-h5-cpu.md").read_text()
+    assert main(["plan", "reacher", "--rows", "learned-mppi", "--horizon", "0"]) == 2
+
+
+def _record_horizon(init, horizons):
+    def wrapped(self, model, action_space, config, *args, **kwargs):
+        horizons.append(config.horizon)
+        init(self, model, action_space, config, *args, **kwargs)
+
+    return wrapped
+
+
 def test_mean_ci95_uses_student_t():
     mean, half = mean_ci95([1.0, 2.0, 3.0])
     assert mean == 2.0 and half == pytest.approx(4.303 / np.sqrt(3), rel=1e-3)

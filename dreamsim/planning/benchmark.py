@@ -27,6 +27,7 @@ class PlanBenchConfig:
     seed: int = 0
     cem_preset: str = "planet-cem"
     mppi_preset: str = "tdmpc2-mppi"
+    horizon: int | None = None  # planning horizon for every planner row (default: each preset's own)
     checkpoint: str | None = None
     device: str = "auto"
 
@@ -38,6 +39,8 @@ class PlanBenchConfig:
             raise ValueError(f"max_steps must be at least 1 (or left out for whole episodes), got {self.max_steps}")
         if self.episodes < 1:
             raise ValueError(f"episodes must be at least 1, got {self.episodes}")
+        if self.horizon is not None and self.horizon < 1:
+            raise ValueError(f"horizon must be at least 1 (or left out for each preset's own), got {self.horizon}")
 
 
 def _agent(row: str, cfg: PlanBenchConfig) -> tuple[Agent, str | None]:
@@ -50,7 +53,7 @@ def _agent(row: str, cfg: PlanBenchConfig) -> tuple[Agent, str | None]:
         return RandomAgent(action_space, seed=cfg.seed), None  # type: ignore[arg-type]
     source, method = row.split("-")
     preset = cfg.cem_preset if method == "cem" else cfg.mppi_preset
-    planner = planner_config(preset)
+    planner = planner_config(preset) if cfg.horizon is None else planner_config(preset, horizon=cfg.horizon)
     if planner.method != method:
         raise ValueError(f"row {row!r} needs a {method} preset, but {preset!r} is {planner.method}")
     if source == "true":
@@ -94,6 +97,13 @@ def run(cfg: PlanBenchConfig, progress: Callable[[str], None] | None = None) -> 
 def markdown(result: dict[str, Any]) -> str:
     cfg = result["config"]
     cap = f", at most {cfg['max_steps']} steps each" if cfg["max_steps"] else ""
+    horizon = cfg.get("horizon")  # absent from results written before it could be set
+
+    def settings(preset: str | None) -> str:
+        if preset is None:
+            return "-"
+        return preset if horizon is None else f"{preset}, horizon {horizon}"
+
     lines = [
         f"Planning on {result['gym_id']}: return in real MuJoCo over {cfg['episodes']} episodes "
         f"(seeds {cfg['seed']}..{cfg['seed'] + cfg['episodes'] - 1}{cap}), mean ± 95% CI; "
@@ -106,7 +116,7 @@ def markdown(result: dict[str, Any]) -> str:
         model = {"random": "none", "learned": "DreamSim", "true": "MuJoCo"}[name.split("-")[0]]
         method = name.split("-")[1].upper() if "-" in name else "random"
         lines.append(
-            f"| {method} | {model} | {row['preset'] or '-'} | {row['return_mean']:.2f} ± {row['return_ci95']:.2f} "
+            f"| {method} | {model} | {settings(row['preset'])} | {row['return_mean']:.2f} ± {row['return_ci95']:.2f} "
             f"| {row['ms_per_action']:.1f} |"
         )
     kept = [f"{m.upper()} {100 * result[f'kept_{m}']:.0f}%" for m in ("cem", "mppi") if f"kept_{m}" in result]
@@ -116,12 +126,14 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def write(result: dict[str, Any], out: str | Path) -> Path:
-    """``planning-<task>-<cpu|gpu>.json`` and ``.md`` under ``out``; returns the JSON path."""
+    """``planning-<task>[-h<horizon>]-<cpu|gpu>.json`` and ``.md`` under ``out`` (``-h<horizon>`` when
+    the presets' horizon was overridden, so as not to replace their results); returns the JSON path."""
     import json
 
     from dreamsim.files import write_text
 
     kind = "gpu" if result["device"].startswith("cuda") else "cpu"
-    stem = Path(out) / f"planning-{result['task']}-{kind}"
+    horizon = result["config"].get("horizon")
+    stem = Path(out) / f"planning-{result['task']}{'' if horizon is None else f'-h{horizon}'}-{kind}"
     write_text(stem.with_suffix(".md"), markdown(result))
     return write_text(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
