@@ -132,9 +132,14 @@ def test_bad_input_raises_a_clear_error(tiny_checkpoint):
 
 def test_bf16_precision_runs_and_stays_close(tiny_checkpoint):
     envs = {p: _make(tiny_checkpoint, precision=p) for p in ("fp32", "bf16")}
-    out = {p: env.reset(seed=0)[0] for p, env in envs.items()}
-    assert envs["bf16"].observation_space.contains(out["bf16"])
-    assert np.abs(out["bf16"] - out["fp32"]).max() < 0.5
+    gaps = []
+    for seed in range(8):
+        out = {p: env.reset(seed=seed)[0] for p, env in envs.items()}
+        assert envs["bf16"].observation_space.contains(out["bf16"])
+        gaps.append(np.abs(out["bf16"] - out["fp32"]).max())
+    # Most resets agree to a few hundredths; about one in seventy jumps far (rounding can tip a
+    # categorical latent sample into another class), so one reset alone makes a flaky test.
+    assert np.median(gaps) < 0.1, gaps
     with pytest.raises(ValueError, match="unknown precision"):
         _make(tiny_checkpoint, precision="fp8")
 
