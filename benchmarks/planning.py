@@ -3,7 +3,8 @@
     MUJOCO_GL=egl python benchmarks/planning.py reacher --episodes 5 --cem-preset tdmpc2-cem
 
 Same as `dreamsim plan <task> --out benchmarks/results`; writes
-benchmarks/results/planning-<task>-<device>.json and .md (the README's table).
+benchmarks/results/planning-<task>-<device>.json and .md (the README's table), or
+planning-<task>-h<N>-<device>.* with `--horizon N`.
 """
 
 from __future__ import annotations
