@@ -1,4 +1,4 @@
-"""Command line: ``dreamsim collect | train | validate | demo | loop | bench | plan``."""
+"""Command line: ``dreamsim collect | train | tune-decoder | validate | demo | loop | bench | plan``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,18 @@ def _train(args: argparse.Namespace) -> None:
     out = Path(args.out or f"runs/{card.name}")
     metrics = train(card, args.episodes or f"episodes/{card.name}", out, config, resume=args.resume, progress=True)
     print(json.dumps({k: v for k, v in metrics.items() if not k.startswith("loss/")}, indent=2))
+    print(f"checkpoint: {out / 'checkpoint'}   TensorBoard: tensorboard --logdir {out / 'tb'}")
+
+
+def _tune_decoder(args: argparse.Namespace) -> None:
+    from dreamsim.training import DecoderConfig, tune_decoder
+
+    card = load_task(args.task)
+    overrides = {f.name: getattr(args, f.name) for f in fields(DecoderConfig) if getattr(args, f.name, None) is not None}
+    out = Path(args.out or f"runs/{card.name}-decoder")
+    episodes = args.episodes or f"episodes/{card.name}"
+    record = tune_decoder(card, episodes, out, DecoderConfig(**overrides), args.checkpoint, progress=True)
+    print(json.dumps({k: record[k] for k in ("steps", "wall_time_s", "psnr_before", "psnr_after")}, indent=2))
     print(f"checkpoint: {out / 'checkpoint'}   TensorBoard: tensorboard --logdir {out / 'tb'}")
 
 
@@ -213,6 +225,13 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
     return summary
 
 
+def _add_config_options(p: argparse.ArgumentParser, config: type) -> None:
+    """One ``--option`` per field of the dataclass ``config``; left out, the field keeps its default."""
+    for f in fields(config):
+        kind = {"int": int, "float": float}.get(str(f.type).replace(" | None", ""), str)
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, help=f"default: {f.default}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dreamsim", description="Learned MuJoCo simulators as Gymnasium envs.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
@@ -239,10 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", help="episode folder (default: episodes/<task>)")
     p.add_argument("--out", help="run folder for checkpoint/ and tb/ (default: runs/<task>)")
     p.add_argument("--resume", action="store_true", help="continue the training checkpoint in --out")
-    for f in fields(TrainConfig):
-        kind = {"int": int, "float": float}.get(str(f.type).replace(" | None", ""), str)
-        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, help=f"default: {f.default}")
+    _add_config_options(p, TrainConfig)
     p.set_defaults(func=_train)
+
+    from dreamsim.training import DecoderConfig
+
+    p = sub.add_parser("tune-decoder", help="train a checkpoint's frame decoder alone on its frozen latents (sharper frames)")
+    p.add_argument("task", help=f"task card: {tasks}")
+    p.add_argument("--checkpoint", help="checkpoint folder (default: the task's shipped one)")
+    p.add_argument("--episodes", help="episode folder, its training split (default: episodes/<task>)")
+    p.add_argument("--out", help="run folder for checkpoint/ and tb/ (default: runs/<task>-decoder)")
+    _add_config_options(p, DecoderConfig)
+    p.set_defaults(func=_tune_decoder)
 
     p = sub.add_parser("validate", help="a checkpoint against MuJoCo: matched-state fidelity, transfer gap, plot, video")
     p.add_argument("target", help="task name (its shipped checkpoint) or a checkpoint folder")

@@ -47,7 +47,7 @@ def ssim(pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return s.mean((1, 2, 3)).float().reshape(lead)
 
 
-def _stack(episodes: list[Episode], length: int, device: torch.device) -> dict[str, torch.Tensor]:
+def stack_episodes(episodes: list[Episode], length: int, device: torch.device) -> dict[str, torch.Tensor]:
     """Pad episodes to ``length`` steps: frames/obs ``(B, length+1, ...)``, actions ``(B, length, A)``,
     valid ``(B, length+1)`` (False past an episode's end)."""
     b = len(episodes)
@@ -96,7 +96,7 @@ def _fidelity(model: WorldModel, episodes: list[Episode], horizons: tuple[int, .
         return ((pred - real) / std).square().mean(-1).sqrt()
 
     for start in range(0, len(episodes), batch):
-        data = _stack(episodes[start : start + batch], length, device)
+        data = stack_episodes(episodes[start : start + batch], length, device)
         frames, obs, actions, valid = data["frames"], data["obs"], data["actions"], data["valid"].float()
         # Open loop from step 0.
         pred = model.open_loop(frames[:, 0], obs[:, 0], actions[:, :opened])
@@ -122,7 +122,7 @@ def _fidelity(model: WorldModel, episodes: list[Episode], horizons: tuple[int, .
     # One step from a single observation at every step: a pass of its own, after the views above,
     # so that their sampling noise (and numbers) are what they were before this view existed.
     for start in range(0, len(episodes), batch):
-        data = _stack(episodes[start : start + batch], length, device)
+        data = stack_episodes(episodes[start : start + batch], length, device)
         frames, obs, actions, valid = data["frames"], data["obs"], data["actions"], data["valid"].float()
         for t in range(length):
             m = valid[:, t + 1]

@@ -1,0 +1,164 @@
+"""Refit the frame decoder of a trained world model on its frozen latents.
+
+Frames are a read-out: the dynamics, the state, reward and continue heads, and so every agent and
+planner, never read them. The decoder can therefore train on after the rest of the model has
+stopped, without changing any imagined trajectory. With the rest frozen, the posterior latent of
+every training step is computed once; each step is then a plain regression from a fresh sample of
+those latents to the real frames, far cheaper than a step of full training. The output is a new
+checkpoint folder whose weights differ from the source in the frame decoder alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dreamsim.data.store import Episode, EpisodeStore
+from dreamsim.device import describe_machine, resolve_device
+from dreamsim.files import display_path
+from dreamsim.model.checkpoint import save_checkpoint
+from dreamsim.model.world_model import WorldModel, frames_to_float
+from dreamsim.sim.batch import load_for_task
+from dreamsim.tasks import Task, load_task
+from dreamsim.training.evaluation import fidelity, stack_episodes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    steps: int = 4000
+    batch_size: int = 256  # frames per step
+    lr: float = 3e-4
+    eval_episodes: int = 16
+    log_every: int = 50
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        small = [f"{n}={getattr(self, n)}" for n in ("steps", "batch_size", "eval_episodes", "log_every") if getattr(self, n) < 1]
+        if small:
+            raise ValueError(f"decoder settings must be at least 1: {', '.join(small)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+@torch.no_grad()
+def posterior_latents(
+    model: WorldModel, episodes: list[Episode], device: torch.device, batch: int = 64
+) -> dict[str, torch.Tensor]:
+    """Filter each episode from its first observation, as training does from a window's first step:
+    the GRU state ``deter (N, D)``, the posterior log-probs ``logits (N, S, C)`` and the real uint8
+    ``frames (N, H, W, 3)`` of all ``N`` observations."""
+    out: dict[str, list[torch.Tensor]] = {"deter": [], "logits": [], "frames": []}
+    for start in range(0, len(episodes), batch):
+        chunk = episodes[start : start + batch]
+        data = stack_episodes(chunk, max(len(e) for e in chunk), device)
+        frames, obs, actions, valid = data["frames"], data["obs"], data["actions"], data["valid"]
+        embed = model.embed(frames[:, 0], obs[:, 0])
+        deter = model.first_deter(embed)
+        logits = model.rssm.post_logits(deter, embed)
+        for t in range(frames.shape[1]):
+            if t > 0:
+                deter = model.rssm.step_deter(deter, model.rssm.sample(logits), actions[:, t - 1])
+                logits = model.rssm.post_logits(deter, model.embed(frames[:, t], obs[:, t]))
+            keep = valid[:, t]
+            out["deter"].append(deter[keep])
+            out["logits"].append(logits[keep])
+            out["frames"].append(frames[keep, t])
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def _frame_scores(model: WorldModel, episodes: list[Episode], horizons: tuple[int, ...]) -> dict[str, float]:
+    model.eval()
+    result = fidelity(model, episodes, horizons)
+    return {k: round(float(v), 2) for k, v in result.items() if "psnr" in k}
+
+
+def tune_decoder(
+    task: str | Task,
+    episodes: str | Path,
+    out: str | Path,
+    config: DecoderConfig = DecoderConfig(),
+    checkpoint: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train the frame decoder of ``checkpoint`` (default: the task's shipped one) alone on the
+    training split of the episode store ``episodes``, and write the result to ``out/checkpoint``.
+    Returns the tuning record kept in its config: held-out frame PSNR before and after, steps, time."""
+    card = load_task(task)
+    out = Path(out)
+    ckpt_dir = out / "checkpoint"
+    if (ckpt_dir / "config.json").exists():
+        raise FileExistsError(f"{out} already holds a checkpoint: choose another --out")
+    device = resolve_device(config.device)
+    source = load_for_task(card, checkpoint, device)
+    store = EpisodeStore(episodes)
+    train_paths, val_paths = store.split()
+    if not train_paths:
+        raise ValueError(f"no episodes in {episodes}: run `dreamsim collect {card.name}` first")
+    train_eps = [store.read(p) for p in train_paths]
+    val_eps = [store.read(p) for p in val_paths[: config.eval_episodes]] or train_eps[: config.eval_episodes]
+    model = source.model
+    if train_eps[0].obs.shape[1] != model.cfg.state_dim or train_eps[0].frames.shape[1] != model.cfg.frame_size:
+        raise ValueError(f"episodes in {episodes} do not match the {card.name} model in {source.path}: collect them for its task")
+
+    torch.manual_seed(config.seed)
+    tick = time.perf_counter()
+    latents = posterior_latents(model, train_eps, device)
+    before = _frame_scores(model, val_eps, card.horizons)
+    decoder = model.frame_decoder.train()
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr)
+
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm.auto import tqdm
+
+    writer = SummaryWriter(str(out / "tb"))
+    n = len(latents["deter"])
+    step, interrupted = 0, False
+    bar = tqdm(total=config.steps, unit="step", desc=f"tune decoder {card.name}", disable=not progress)
+    try:
+        while step < config.steps:
+            index = torch.randint(n, (config.batch_size,), device=device)
+            with torch.no_grad():
+                feat = model.features(latents["deter"][index], model.rssm.sample(latents["logits"][index]))
+            err = (decoder(feat) - frames_to_float(latents["frames"][index])).square().sum((1, 2, 3)).mean()
+            optimizer.zero_grad(set_to_none=True)
+            err.backward()
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            if step % config.log_every == 0 or step == config.steps:
+                writer.add_scalar("loss/frame", float(err.detach()), step)
+                bar.set_postfix(loss=f"{float(err.detach()):.2f}")
+    except KeyboardInterrupt:
+        log.warning("interrupted at step %d: writing the decoder so far to %s", step, ckpt_dir)
+        interrupted = True
+    finally:
+        bar.close()
+    after = _frame_scores(model, val_eps, card.horizons)
+    for k, v in after.items():
+        writer.add_scalar(f"val/{k}", v, step)
+    writer.close()
+    record = {
+        "source": display_path(source.path),
+        "steps": step,
+        "wall_time_s": round(time.perf_counter() - tick, 1),
+        "device": str(device),
+        "machine": describe_machine(),
+        "episodes": len(train_eps),
+        "real_steps": n - len(train_eps),
+        "val_episodes": len(val_eps),
+        "psnr_before": before,
+        "psnr_after": after,
+        "config": asdict(config),
+    }
+    info = {k: v for k, v in source.config.items() if k not in ("format", "format_version", "task", "model")}
+    info["decoder_tuning"] = [*source.config.get("decoder_tuning", []), record]
+    save_checkpoint(ckpt_dir, model, card.name, source.start_states, info)
+    return {**record, "interrupted": interrupted} if interrupted else record
