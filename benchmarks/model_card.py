@@ -52,6 +52,24 @@ def _loop_recipe(task: Task, loop: dict[str, Any]) -> tuple[str, str]:
     return data, train
 
 
+def _decoder_tuning(task: Task, records: list[dict[str, Any]]) -> str:
+    """Training bullets for each `dreamsim tune-decoder` run the checkpoint went through."""
+    lines = []
+    for r in records:
+        c, m = r["config"], r.get("machine", {})
+        machine = m.get("gpu") or f"{m.get('cpu_count', '?')}-core CPU"
+        before, after = r["psnr_before"], r["psnr_after"]
+        lines.append(
+            f"- Then the frame decoder alone, on the frozen latents of the model above:\n"
+            f"  `dreamsim tune-decoder {task.name} --checkpoint <the model above> --episodes {r['episode_folder']} "
+            f"--steps {c['steps']}`:\n  {r['steps']:,} steps of {c['batch_size']} frames, Adam, lr {c['lr']}, "
+            f"{r['wall_time_s'] / 60:.0f} min on `{r['device']}` ({machine}). The other weights are unchanged. One-step\n"
+            f"  frame PSNR on {r['val_episodes']} episodes held out from that data: "
+            f"{before['one_step/psnr']:.2f} -> {after['one_step/psnr']:.2f} dB.\n"
+        )
+    return "".join(lines)
+
+
 def _loop_table(loop: dict[str, Any]) -> str:
     rows = [
         "## The loop's agent, scored in MuJoCo",
@@ -99,7 +117,7 @@ World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name 
 ## Training
 {train}{training["steps"]:,} steps of batch {cfg["batch_size"]} x
   {cfg["seq_len"]}, Adam, {training["wall_time_s"] / 60:.0f} min of training time on `{training["device"]}` ({machine}).
-
+{_decoder_tuning(task, config.get("decoder_tuning", []))}
 ## Fidelity on held-out real episodes
 {fid["episodes"]} episodes ({fid["real_steps"]:,} steps) collected separately with another seed
 (`dreamsim collect {task.name} --steps 5000 --seed 2 --out episodes/{task.name}-heldout`), scored by

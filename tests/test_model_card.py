@@ -94,3 +94,19 @@ def test_card_of_a_loop_model_names_the_loop_and_its_returns(model_card, folder:
     assert "--model-steps 10 --agent-steps 500 --eval-episodes 5 --lr 0.001 --seed 3" in text
     assert "Uniform random policy" not in text and "dreamsim train" not in text
     assert "| 1 | 1,500 | 20 | 1,000 | -12.5 ± 1.5 | -41.0 |" in text
+
+
+def test_card_of_a_tuned_decoder_names_the_tuning(model_card, folder: Path, reacher_episodes: Path, tmp_path: Path):
+    from dreamsim.training import DecoderConfig, tune_decoder
+
+    config = DecoderConfig(steps=2, batch_size=4, eval_episodes=1)
+    record = tune_decoder("reacher", reacher_episodes, tmp_path / "run", config, checkpoint=folder)
+    tuned = tmp_path / "run" / "checkpoint"
+    shutil.copy(folder / "fidelity.json", tuned)
+    text = model_card.card(tuned)
+    assert "`dreamsim train reacher --steps" in text, "the training line stays"
+    assert (
+        f"`dreamsim tune-decoder reacher --checkpoint <the model above> --episodes {record['episode_folder']} --steps 2`" in text
+    )
+    before, after = record["psnr_before"]["one_step/psnr"], record["psnr_after"]["one_step/psnr"]
+    assert f"{before:.2f} -> {after:.2f} dB" in text

@@ -151,6 +151,7 @@ def tune_decoder(
         "wall_time_s": round(time.perf_counter() - tick, 1),
         "device": str(device),
         "machine": describe_machine(),
+        "episode_folder": display_path(episodes),
         "episodes": len(train_eps),
         "real_steps": n - len(train_eps),
         "val_episodes": len(val_eps),
