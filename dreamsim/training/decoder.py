@@ -56,6 +56,7 @@ def posterior_latents(
     the GRU state ``deter (N, D)``, the posterior log-probs ``logits (N, S, C)`` and the real uint8
     ``frames (N, H, W, 3)`` of all ``N`` observations."""
     out: dict[str, list[torch.Tensor]] = {"deter": [], "logits": [], "frames": []}
+    episodes = sorted(episodes, key=len)  # batches of like lengths: little padding to step through
     for start in range(0, len(episodes), batch):
         chunk = episodes[start : start + batch]
         data = stack_episodes(chunk, max(len(e) for e in chunk), device)
