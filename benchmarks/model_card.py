@@ -62,7 +62,7 @@ def _decoder_tuning(task: Task, records: list[dict[str, Any]]) -> str:
         lines.append(
             f"- Then the frame decoder alone, on the frozen latents of the model above:\n"
             f"  `dreamsim tune-decoder {task.name} --checkpoint <the model above> --episodes {r['episode_folder']} "
-            f"--steps {c['steps']}`:\n  {r['steps']:,} steps of {c['batch_size']} frames, Adam, lr {c['lr']}, "
+            f"--steps {c['steps']} --lr {c['lr']}`:\n  {r['steps']:,} steps of {c['batch_size']} frames, Adam, "
             f"{r['wall_time_s'] / 60:.0f} min on `{r['device']}` ({machine}); the other weights\n  are unchanged. "
             f"One-step frame PSNR on {r['val_episodes']} episodes held out from that data: "
             f"{before['one_step/psnr']:.2f} -> {after['one_step/psnr']:.2f} dB.\n"

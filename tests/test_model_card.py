@@ -105,8 +105,7 @@ def test_card_of_a_tuned_decoder_names_the_tuning(model_card, folder: Path, reac
     shutil.copy(folder / "fidelity.json", tuned)
     text = model_card.card(tuned)
     assert "`dreamsim train reacher --steps" in text, "the training line stays"
-    assert (
-        f"`dreamsim tune-decoder reacher --checkpoint <the model above> --episodes {record['episode_folder']} --steps 2`" in text
-    )
+    command = f"dreamsim tune-decoder reacher --checkpoint <the model above> --episodes {record['episode_folder']}"
+    assert f"`{command} --steps 2 --lr 0.0003`" in text
     before, after = record["psnr_before"]["one_step/psnr"], record["psnr_after"]["one_step/psnr"]
     assert f"{before:.2f} -> {after:.2f} dB" in text
