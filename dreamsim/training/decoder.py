@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from dreamsim.data.store import Episode, EpisodeStore
+from dreamsim.data.store import Episode
 from dreamsim.device import describe_machine, resolve_device
 from dreamsim.files import display_path
 from dreamsim.model.checkpoint import save_checkpoint
@@ -26,6 +26,7 @@ from dreamsim.model.world_model import WorldModel, frames_to_float
 from dreamsim.sim.batch import load_for_task
 from dreamsim.tasks import Task, load_task
 from dreamsim.training.evaluation import fidelity, stack_episodes
+from dreamsim.training.trainer import read_split
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +100,7 @@ def tune_decoder(
         raise FileExistsError(f"{out} already holds a checkpoint: choose another --out")
     device = resolve_device(config.device)
     source = load_for_task(card, checkpoint, device)
-    store = EpisodeStore(episodes)
-    train_paths, val_paths = store.split()
-    if not train_paths:
-        raise ValueError(f"no episodes in {episodes}: run `dreamsim collect {card.name}` first")
-    train_eps = [store.read(p) for p in train_paths]
-    val_eps = [store.read(p) for p in val_paths[: config.eval_episodes]] or train_eps[: config.eval_episodes]
+    train_eps, val_eps = read_split(card, episodes, config.eval_episodes)
     model = source.model
     if train_eps[0].obs.shape[1] != model.cfg.state_dim or train_eps[0].frames.shape[1] != model.cfg.frame_size:
         raise ValueError(f"episodes in {episodes} do not match the {card.name} model in {source.path}: collect them for its task")

@@ -64,6 +64,17 @@ def _start_states(episodes: list[Episode], n: int) -> dict[str, np.ndarray]:
     }
 
 
+def read_split(card: Task, episodes: str | Path, eval_episodes: int) -> tuple[list[Episode], list[Episode]]:
+    """The store's training episodes, and up to ``eval_episodes`` of its held-out ones (training
+    episodes when it holds none out, as a store of very few episodes does)."""
+    store = EpisodeStore(episodes)
+    train_paths, val_paths = store.split()
+    if not train_paths:
+        raise ValueError(f"no episodes in {episodes}: run `dreamsim collect {card.name}` first")
+    train_eps = [store.read(p) for p in train_paths]
+    return train_eps, [store.read(p) for p in val_paths[:eval_episodes]] or train_eps[:eval_episodes]
+
+
 def _to_torch(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: torch.as_tensor(v).to(device, non_blocking=True) for k, v in batch.items()}
 
@@ -84,12 +95,7 @@ def train(
         raise FileNotFoundError(f"nothing to resume in {out}: no training checkpoint at {ckpt_dir}")
     if not resume and (ckpt_dir / "config.json").exists():
         raise FileExistsError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another --out")
-    store = EpisodeStore(episodes)
-    train_paths, val_paths = store.split()
-    if not train_paths:
-        raise ValueError(f"no episodes in {episodes}: run `dreamsim collect {card.name}` first")
-    train_eps = [store.read(p) for p in train_paths]
-    val_eps = [store.read(p) for p in val_paths[: config.eval_episodes]] or train_eps[: config.eval_episodes]
+    train_eps, val_eps = read_split(card, episodes, config.eval_episodes)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     sampler = SequenceSampler(train_eps, seed=config.seed)
