@@ -62,3 +62,22 @@ def test_tune_decoder_from_the_command_line(tiny_checkpoint, reacher_episodes, t
     assert load_checkpoint(tmp_path / "run/checkpoint", task="reacher").config["decoder_tuning"][0]["steps"] == 3
     assert main(args) == 2
     assert "already holds a checkpoint" in capsys.readouterr().err
+
+
+def test_ctrl_c_writes_the_decoder_so_far(tiny_checkpoint, reacher_episodes, tmp_path, monkeypatch):
+    from tqdm.auto import tqdm
+
+    real_update, calls = tqdm.update, []
+
+    def interrupt_on_third(self, n=1):
+        calls.append(n)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_update(self, n)
+
+    monkeypatch.setattr(tqdm, "update", interrupt_on_third)
+    config = DecoderConfig(steps=50, batch_size=4, eval_episodes=1)
+    record = tune_decoder("reacher", reacher_episodes, tmp_path / "run", config, checkpoint=tiny_checkpoint)
+    assert record["interrupted"] and record["steps"] == 3
+    assert load_checkpoint(tmp_path / "run/checkpoint").config["decoder_tuning"][-1]["steps"] == 3
+    assert not list((tmp_path / "run").glob(".checkpoint*")), "no temporary folders left behind"
