@@ -19,20 +19,22 @@ from dreamsim.resources import cards_dir
 
 @dataclass(frozen=True)
 class Camera:
-    """Free camera of the MuJoCo renderer (Gymnasium's ``default_camera_config``)."""
+    """The view frames are rendered from: a camera of the MuJoCo model by ``name`` (a ``trackcom``
+    one, such as the ``track`` camera of Hopper and HalfCheetah, follows the body), or else the
+    renderer's free camera at a fixed pose (Gymnasium's ``default_camera_config``)."""
 
-    distance: float
-    elevation: float
-    azimuth: float
-    lookat: tuple[float, float, float]
+    distance: float = 0.0
+    elevation: float = 0.0
+    azimuth: float = 0.0
+    lookat: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    name: str | None = None
 
-    def as_config(self) -> dict[str, Any]:
-        return {
-            "distance": self.distance,
-            "elevation": self.elevation,
-            "azimuth": self.azimuth,
-            "lookat": np.asarray(self.lookat, dtype=np.float64),
-        }
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of a Gymnasium MuJoCo env that select this view."""
+        if self.name is not None:
+            return {"camera_name": self.name}
+        pose = {"distance": self.distance, "elevation": self.elevation, "azimuth": self.azimuth}
+        return {"default_camera_config": {**pose, "lookat": np.asarray(self.lookat, dtype=np.float64)}}
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,20 @@ def list_tasks() -> list[str]:
     return sorted(p.stem for p in cards_dir().glob("*.toml"))
 
 
+def _camera(table: dict[str, Any]) -> Camera:
+    """A card's ``[camera]``: ``name = "..."`` alone, or the free camera's four settings."""
+    if "name" in table:
+        if len(table) > 1:
+            raise ValueError(f"[camera] sets a named camera and free-camera settings {sorted(set(table) - {'name'})}: keep one")
+        return Camera(name=str(table["name"]))
+    return Camera(
+        distance=float(table["distance"]),
+        elevation=float(table["elevation"]),
+        azimuth=float(table["azimuth"]),
+        lookat=tuple(float(x) for x in table["lookat"]),  # type: ignore[arg-type]
+    )
+
+
 def load_task(task: str | Task) -> Task:
     """Read ``envs/<task>.toml``. Raises ``ValueError`` naming the known tasks if there is none."""
     if isinstance(task, Task):
@@ -70,7 +86,6 @@ def load_task(task: str | Task) -> Task:
         raise ValueError(f"unknown task {task!r}: known tasks are {list_tasks()} (cards in {cards_dir()})")
     try:
         raw = tomllib.loads(path.read_text())
-        camera = raw["camera"]
         collect = raw.get("collect", {})
         return Task(
             name=raw["name"],
@@ -80,12 +95,7 @@ def load_task(task: str | Task) -> Task:
             action_repeat=int(raw["action_repeat"]),
             episode_length=int(raw["episode_length"]),
             model_preset=raw["model_preset"],
-            camera=Camera(
-                distance=float(camera["distance"]),
-                elevation=float(camera["elevation"]),
-                azimuth=float(camera["azimuth"]),
-                lookat=tuple(float(x) for x in camera["lookat"]),  # type: ignore[arg-type]
-            ),
+            camera=_camera(raw["camera"]),
             shadows=bool(raw.get("shadows", True)),
             reflections=bool(raw.get("reflections", True)),
             joints=bool(raw.get("joints", False)),
@@ -124,13 +134,18 @@ def make_real(task: str | Task, render: bool = True) -> gym.Env:
     from mujoco import mjtVisFlag
 
     kwargs: dict[str, Any] = {
-        "default_camera_config": card.camera.as_config(),
+        **card.camera.env_kwargs(),
         "max_episode_steps": card.episode_length * card.action_repeat,
         "visual_options": {mjtVisFlag.mjVIS_JOINT: card.joints},
     }
     if render:
         kwargs.update(render_mode="rgb_array", width=card.frame_size, height=card.frame_size)
     env = gym.make(card.gym_id, **kwargs)
+    if card.camera.name is not None:
+        cameras = [env.unwrapped.model.camera(i).name for i in range(env.unwrapped.model.ncam)]  # type: ignore[attr-defined]
+        if card.camera.name not in cameras:
+            env.close()  # Gymnasium would fall back to the free camera without a word
+            raise ValueError(f"{card.card_path}: {card.gym_id} has no camera {card.camera.name!r}; its cameras are {cameras}")
     # Gymnasium's `visual_options` writes mjvOption flags, not the scene's render flags, so it cannot
     # turn shadows or reflections off; the model's visual fields can (same frames, and physics untouched).
     if not card.shadows:

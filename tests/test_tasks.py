@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import dreamsim
-from dreamsim.tasks import load_task, make_real
+from dreamsim import tasks
+from dreamsim.tasks import Camera, load_task, make_real
 
 
 def test_cards_cover_the_four_tasks():
@@ -59,3 +60,46 @@ def test_card_render_flags_reach_the_frames():
             env.close()
         assert not np.array_equal(*frames), flag
         np.testing.assert_array_equal(*states)
+
+
+def _body_share(env, x: float) -> float:
+    """Share of the frame in the body's tan colour with the body moved to ``x`` along the track."""
+    sim = env.unwrapped
+    qpos = sim.data.qpos.copy()
+    qpos[0] = x
+    sim.set_state(qpos, sim.data.qvel)
+    f = env.render().astype(int)
+    return float(((f[..., 0] - f[..., 1] > 25) & (f[..., 1] - f[..., 2] > 25)).mean())
+
+
+def test_track_camera_keeps_a_runner_in_view():
+    """A card may name a camera of the MuJoCo model: HalfCheetah's `track` camera follows the body,
+    so 5 m down the track the cheetah is as large in the frame as at the start, where a fixed free
+    camera shows only the floor."""
+    card = load_task("halfcheetah")
+    views = {
+        "track": Camera(name="track"),
+        "fixed": Camera(distance=3.0, elevation=-15.0, azimuth=90.0, lookat=(0.0, 0.0, 0.3)),
+    }
+    shares = {}
+    for name, camera in views.items():
+        env = make_real(dataclasses.replace(card, camera=camera))
+        env.reset(seed=0)
+        shares[name] = (_body_share(env, 0.0), _body_share(env, 5.0))
+        env.close()
+    assert shares["track"][0] > 0.005 and shares["track"][1] > 0.5 * shares["track"][0]
+    assert shares["fixed"][0] > 0.005 and shares["fixed"][1] == 0.0
+
+
+def test_unknown_camera_name_lists_the_cameras():
+    card = dataclasses.replace(load_task("halfcheetah"), camera=Camera(name="nope"))
+    with pytest.raises(ValueError, match=r"no camera 'nope'; its cameras are \['track'\]"):
+        make_real(card)
+
+
+def test_camera_is_a_name_or_a_pose(tmp_path, monkeypatch):
+    text = (tasks.cards_dir() / "reacher.toml").read_text()
+    (tmp_path / "both.toml").write_text(text.replace("[camera]", '[camera]\nname = "track"', 1))
+    monkeypatch.setattr(tasks, "cards_dir", lambda: tmp_path)
+    with pytest.raises(ValueError, match=r"named camera and free-camera settings \['azimuth', .*keep one"):
+        load_task("both")
