@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -350,14 +351,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    # SIGTERM (from `timeout`, `kill` or a batch scheduler) stops a command as Ctrl-C does: training
+    # writes its checkpoint, and collection terminates its worker pool instead of orphaning workers
+    # that would go on writing episodes after the command has ended.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"dreamsim {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"dreamsim {args.command}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

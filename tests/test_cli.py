@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,3 +72,45 @@ def test_python_dash_m_runs_the_cli_with_spawned_workers(tmp_path):
     done = subprocess.run([*args, "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert EpisodeStore(out).steps() >= 60
+
+
+def test_sigterm_stops_collection_with_its_workers(tmp_path):
+    """A terminated `dreamsim collect` takes its spawned workers with it: none lives on to write
+    episodes after the command has ended."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def workers_of(pid: int) -> set[int]:
+        """Pool workers among the children of ``pid`` (not multiprocessing's resource tracker)."""
+        found = set()
+        for proc_dir in Path("/proc").glob("[0-9]*"):
+            try:
+                ppid = int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                spawned = b"spawn_main" in (proc_dir / "cmdline").read_bytes()
+            except OSError:
+                continue  # the process ended while we looked
+            if ppid == pid and spawned:
+                found.add(int(proc_dir.name))
+        return found
+
+    out = tmp_path / "episodes"
+    args = [sys.executable, "-m", "dreamsim", "collect", "reacher", "--steps", "1000000", "--workers", "2"]
+    proc = subprocess.Popen([*args, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*.npz")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = workers_of(proc.pid)
+        assert list(out.glob("*.npz")) and workers, "collection never got going"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    written = len(list(out.glob("*.npz")))
+    time.sleep(1.0)
+    assert not alive and len(list(out.glob("*.npz"))) == written
+    assert not list(out.glob("*.tmp*")), os.listdir(out)
