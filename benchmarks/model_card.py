@@ -62,7 +62,8 @@ def _decoder_tuning(task: Task, records: list[dict[str, Any]]) -> str:
         lines.append(
             f"- Then the frame decoder alone, on the frozen latents of the model above:\n"
             f"  `dreamsim tune-decoder {task.name} --checkpoint <the model above> --episodes {r['episode_folder']} "
-            f"--steps {c['steps']} --lr {c['lr']}`:\n  {r['steps']:,} steps of {c['batch_size']} frames, Adam, "
+            f"--steps {c['steps']} --lr {c['lr']}{' --reference' if c.get('reference') else ''}`:\n"
+            f"  {r['steps']:,} steps of {c['batch_size']} frames, Adam, "
             f"{r['wall_time_s'] / 60:.0f} min on `{r['device']}` ({machine}); the other weights\n  are unchanged. "
             f"One-step frame PSNR on {r['val_episodes']} episodes held out from that data: "
             f"{before['one_step/psnr']:.2f} -> {after['one_step/psnr']:.2f} dB.\n"
@@ -98,6 +99,7 @@ def card(folder: Path, data_notes: tuple[str, ...] = (), loop: dict[str, Any] | 
     notes = "".join(f"- {note}\n" for note in data_notes)
     data, train = _random_recipe(task, training) if loop is None else _loop_recipe(task, loop)
     first_state = "from the first observation" if model.get("deter_from_obs") else "zeros (an older checkpoint)"
+    frame = "blends with the real start frame" if model.get("frame_reference") else "draws from the latent alone"
     return f"""# DreamSim model card: {task.title} ({task.gym_id})
 
 World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name == "reacher" else ""}.
@@ -108,6 +110,7 @@ World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name 
   {params:,} parameters (safetensors, float32).
 - Inputs: {task.frame_size}x{task.frame_size} frame + {model["state_dim"]}-d state; actions {model["action_dim"]}-d;
   heads: frame, state, reward, continue. First GRU state: {first_state}.
+  Frame decoder: {frame}.
 
 ## Data
 - {training["real_steps"]:,} real steps in {training["episodes"]} training episodes of `{task.gym_id}`; about one

@@ -229,8 +229,11 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
 def _add_config_options(p: argparse.ArgumentParser, config: type) -> None:
     """One ``--option`` per field of the dataclass ``config``; left out, the field keeps its default."""
     for f in fields(config):
-        kind = {"int": int, "float": float}.get(str(f.type).replace(" | None", ""), str)
-        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, help=f"default: {f.default}")
+        flag, kind = f"--{f.name.replace('_', '-')}", str(f.type).replace(" | None", "")
+        if kind == "bool":  # --name / --no-name
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f"default: {f.default}")
+        else:
+            p.add_argument(flag, dest=f.name, type={"int": int, "float": float}.get(kind, str), help=f"default: {f.default}")
 
 
 def build_parser() -> argparse.ArgumentParser:

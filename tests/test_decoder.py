@@ -1,6 +1,7 @@
 """Refitting the frame decoder alone (`dreamsim tune-decoder`)."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -22,7 +23,8 @@ def test_tuning_restores_a_wiped_decoder_and_changes_nothing_else(dot_run, tmp_p
     source = load_checkpoint(trained)
     cfg = source.model.cfg
     torch.manual_seed(1)
-    source.model.frame_decoder.load_state_dict(FrameDecoder(cfg.latent_dim, cfg.frame_size, cfg.cnn_depth).state_dict())
+    fresh = FrameDecoder(cfg.latent_dim, cfg.frame_size, cfg.cnn_depth, cfg.frame_reference)
+    source.model.frame_decoder.load_state_dict(fresh.state_dict())
     info = {k: v for k, v in source.config.items() if k not in ("format", "format_version", "task", "model")}
     wiped = save_checkpoint(tmp_path / "wiped", source.model, "dot", source.start_states, info)
 
@@ -81,3 +83,69 @@ def test_ctrl_c_writes_the_decoder_so_far(tiny_checkpoint, reacher_episodes, tmp
     assert record["interrupted"] and record["steps"] == 3
     assert load_checkpoint(tmp_path / "run/checkpoint").config["decoder_tuning"][-1]["steps"] == 3
     assert not list((tmp_path / "run").glob(".checkpoint*")), "no temporary folders left behind"
+
+
+def _textured_store(root, count=44):
+    """Square-world episodes, each over a background of its own random texture: nothing the state
+    says, and too much for a tiny latent to carry, but the same in every frame of an episode."""
+    import numpy as np
+    from synthetic import dot_episode
+
+    from dreamsim.data.store import EpisodeStore
+
+    rng = np.random.default_rng(1)
+    store = EpisodeStore(root)
+    for i in range(count):
+        ep = dot_episode(rng)
+        texture = rng.integers(0, 120, ep.frames.shape[1:], dtype=np.uint8)
+        background = (ep.frames == 40).all(-1, keepdims=True)
+        ep.frames[:] = np.where(background, texture, ep.frames)
+        store.write(ep).rename(store.root / f"{i:03d}-20.npz")
+    return store.root
+
+
+def _without_reference(checkpoint, out):
+    """``checkpoint`` with a freshly initialised decoder that draws from the latent alone."""
+    from dreamsim.model import WorldModel
+
+    source = load_checkpoint(checkpoint)
+    plain = WorldModel(replace(source.model.cfg, frame_reference=False))
+    weights = {k: v for k, v in source.model.state_dict().items() if not k.startswith("frame_decoder.")}
+    missing, _ = plain.load_state_dict(weights, strict=False)
+    assert all(k.startswith("frame_decoder.") for k in missing)
+    info = {k: v for k, v in source.config.items() if k not in ("format", "format_version", "task", "model")}
+    return save_checkpoint(out, plain, "dot", source.start_states, info)
+
+
+def test_a_reference_decoder_copies_what_stayed_still(dot_run, tmp_path):
+    """Known answer: over a per-episode random background, a decoder that draws from the latent alone
+    can only blur it, while one that blends with the episode's real frame copies the background and
+    draws the square where the latent puts it. Both are tuned from the same model, whose decoder drew
+    from the latent alone; ``reference=True`` switches it to blending."""
+    plain_ckpt = _without_reference(dot_run[0], tmp_path / "plain-model")
+    episodes = _textured_store(tmp_path / "episodes")
+    config = DecoderConfig(steps=500, batch_size=64, lr=1e-3)
+    plain = tune_decoder(DOT_TASK, episodes, tmp_path / "plain", config, plain_ckpt)["psnr_after"]
+    after = tune_decoder(DOT_TASK, episodes, tmp_path / "blend", replace(config, reference=True), plain_ckpt)["psnr_after"]
+    assert after["one_step/psnr"] > plain["one_step/psnr"] + 3.0, (after, plain)
+    assert after["open_loop/5/psnr"] > plain["open_loop/5/psnr"] + 3.0, (after, plain)
+    assert after["one_step/psnr"] > after["one_step/psnr_copy_last"] + 3.0, after
+
+    tuned = load_checkpoint(tmp_path / "blend/checkpoint")
+    assert tuned.model.cfg.frame_reference and tuned.config["decoder_tuning"][-1]["config"]["reference"]
+    old = load_file(str(plain_ckpt / "model.safetensors"))
+    new = load_file(str(tmp_path / "blend/checkpoint/model.safetensors"))
+    changed = {k for k in new if k not in old or not torch.equal(old[k], new[k])}
+    assert changed <= {k for k in new if k.startswith("frame_decoder.")}
+    assert {k for k in new if k not in old} == {k for k in new if k.startswith("frame_decoder.blend.")}
+
+
+def test_a_reference_decoder_needs_its_reference(dot_run, tmp_path):
+    from dreamsim.training.decoder import with_reference_decoder
+
+    model = with_reference_decoder(load_checkpoint(dot_run[0]).model)
+    feat = torch.zeros(2, model.cfg.latent_dim)
+    with pytest.raises(ValueError, match="reference frame"):
+        model.decode_frame(feat)
+    frames = torch.zeros(2, 16, 16, 3, dtype=torch.uint8)
+    assert model.decode_frame(feat, frames).shape == (2, 16, 16, 3)

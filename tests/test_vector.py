@@ -97,6 +97,20 @@ def test_partial_reset_keeps_the_other_envs(tiny_checkpoint):
         fresh.reset([1])
 
 
+def test_each_env_keeps_the_real_frame_it_started_from(tiny_checkpoint, reacher_episodes):
+    """The frame decoder blends with an env's start frame: a partial reset replaces that env's alone."""
+    from dreamsim.data import EpisodeStore
+
+    ep = EpisodeStore.read(EpisodeStore(reacher_episodes).paths()[0])
+    sim = BatchSim("reacher", 2, checkpoint=tiny_checkpoint, device="cpu")
+    assert sim.core.model.cfg.frame_reference
+    sim.reset(context={"obs": ep.obs[[3, 40]], "frame": ep.frames[[3, 40]]})
+    sim.step(torch.zeros(2, 2))
+    sim.reset([1], context={"obs": ep.obs[[10]], "frame": ep.frames[[10]]})
+    assert sim.state.reference is not None
+    assert torch.equal(sim.state.reference, torch.as_tensor(ep.frames[[3, 10]]))
+
+
 def test_vector_reset_from_real_contexts(tiny_checkpoint, reacher_episodes):
     from dreamsim.data import EpisodeStore
 

@@ -28,6 +28,9 @@ class ModelConfig:
     # knows of that observation squeezed through one discrete sample): precise velocities from one
     # observation, so episodes can start mid-episode. Every preset turns it on; older checkpoints have it off.
     deter_from_obs: bool = False
+    # The frame decoder blends its drawing with the real frame the rollout started from, so what
+    # did not move is copied exactly (see ``FrameDecoder``). Every preset turns it on; older checkpoints have it off.
+    frame_reference: bool = False
 
     @property
     def latent_dim(self) -> int:
@@ -60,5 +63,7 @@ def preset(name: str, state_dim: int, action_dim: int, frame_size: int = 64, **o
     if name not in _PRESETS:
         raise ValueError(f"unknown model preset {name!r}: choose one of {list(_PRESETS)}")
     sizes = _PRESETS[name]
-    config = ModelConfig(state_dim=state_dim, action_dim=action_dim, frame_size=frame_size, deter_from_obs=True, **sizes)
+    config = ModelConfig(
+        state_dim=state_dim, action_dim=action_dim, frame_size=frame_size, deter_from_obs=True, frame_reference=True, **sizes
+    )
     return replace(config, **overrides)

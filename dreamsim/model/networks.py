@@ -51,9 +51,16 @@ class Encoder(nn.Module):
 
 
 class FrameDecoder(nn.Module):
-    """Latent features ``(N, F)`` -> frames ``(N, 3, H, W)`` in [-0.5, 0.5] (mean of a unit Gaussian)."""
+    """Latent features ``(N, F)`` -> frames ``(N, 3, H, W)`` in [-0.5, 0.5] (mean of a unit Gaussian).
 
-    def __init__(self, feat_dim: int, frame_size: int, depth: int):
+    With ``reference`` on, the decoder also reads a real frame ``(N, 3, H, W)`` of the same episode
+    (the one its imagination started from) and draws each pixel as a blend of that frame and its own
+    drawing, weighted by a mask from the latent and a small convolution over both frames. What stayed
+    still since the reference (background, a fixed target) is copied from it exactly instead of being
+    redrawn through the latent; what moved is drawn.
+    """
+
+    def __init__(self, feat_dim: int, frame_size: int, depth: int, reference: bool = False):
         super().__init__()
         stages = _stages(frame_size)
         self.channels = depth * 2 ** (stages - 1)
@@ -61,14 +68,26 @@ class FrameDecoder(nn.Module):
         layers: list[nn.Module] = []
         channels = self.channels
         for i in reversed(range(stages)):
-            out = 3 if i == 0 else depth * 2 ** (i - 1)
+            out = (4 if reference else 3) if i == 0 else depth * 2 ** (i - 1)  # + the mask's logit
             layers.append(nn.ConvTranspose2d(channels, out, 4, 2, 1))
             if i > 0:
                 layers += [nn.GroupNorm(1, out), nn.SiLU()]
             channels = out
         self.net = nn.Sequential(*layers)
+        # Reads (drawing, mask logit, reference): where the reference differs from the drawing, the
+        # latent alone cannot tell whether the body left that pixel or never reached it.
+        self.blend = nn.Sequential(nn.Conv2d(7, 8, 3, padding=1), nn.SiLU(), nn.Conv2d(8, 1, 1)) if reference else None
 
-    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         # channels-last: about 2x faster transposed convolutions on CPU (oneDNN); tensor cores like it too
         x = self.inp(feat).reshape(-1, self.channels, 4, 4).contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+        x = self.net(x)
+        if self.blend is None:
+            return x
+        if reference is None:
+            raise ValueError("this frame decoder blends with a reference frame: pass the real frame the rollout started from")
+        reference = reference.to(x.dtype)
+        drawn, logit = x[:, :3], x[:, 3:]
+        inputs = torch.cat([drawn, logit, reference], 1).contiguous(memory_format=torch.channels_last)  # 2x faster
+        mask = torch.sigmoid(logit + self.blend(inputs))
+        return reference + mask * (drawn - reference)

@@ -44,7 +44,7 @@ class WorldModel(nn.Module):
         self.encoder = Encoder(cfg.frame_size, cfg.cnn_depth, cfg.state_dim, cfg.hidden)
         self.rssm = RSSM(cfg, self.encoder.out_dim)
         feat = cfg.latent_dim
-        self.frame_decoder = FrameDecoder(feat, cfg.frame_size, cfg.cnn_depth)
+        self.frame_decoder = FrameDecoder(feat, cfg.frame_size, cfg.cnn_depth, cfg.frame_reference)
         self.state_decoder = mlp(feat, cfg.hidden, cfg.state_dim)
         self.reward_head = mlp(feat, cfg.hidden, 1)
         self.cont_head = mlp(feat, cfg.hidden, 1)
@@ -74,9 +74,11 @@ class WorldModel(nn.Module):
         """Raw (unnormalised) state ``(N, D)``."""
         return self.state_decoder(feat).float() * self.state_std + self.state_mean
 
-    def decode_frame(self, feat: torch.Tensor) -> torch.Tensor:
-        """uint8 frame ``(N, H, W, 3)``."""
-        return frames_to_uint8(self.frame_decoder(feat))
+    def decode_frame(self, feat: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 frame ``(N, H, W, 3)``. ``reference``: the uint8 real frames ``(N, H, W, 3)`` the
+        rollouts started from (their last real observation); read only when ``cfg.frame_reference``."""
+        ref = None if reference is None or not self.cfg.frame_reference else frames_to_float(reference)
+        return frames_to_uint8(self.frame_decoder(feat, ref))
 
     def reward(self, feat: torch.Tensor) -> torch.Tensor:
         """Predicted reward ``(N,)``."""
@@ -153,7 +155,11 @@ class WorldModel(nn.Module):
         def masked_mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
             return (x * m).sum() / m.sum().clamp_min(1)
 
-        frame_err = (self.frame_decoder(feat).float() - frames_to_float(frames.flatten(0, 1))).square().sum((1, 2, 3))
+        target = frames_to_float(frames.flatten(0, 1))
+        # The reference of every step is its window's first frame: as an imagined rollout's is the
+        # real frame it started from.
+        ref = frames_to_float(frames[:, :1]).expand(-1, t, -1, -1, -1).flatten(0, 1) if cfg.frame_reference else None
+        frame_err = (self.frame_decoder(feat, ref).float() - target).square().sum((1, 2, 3))
         state_err = (self.state_decoder(feat).float() - self.normalize_state(states.flatten(0, 1))).square().sum(-1)
         reward_err = (self.reward_head(feat).float().squeeze(-1) - symlog(batch["rewards"].flatten())).square()
         cont_err = F.binary_cross_entropy_with_logits(
@@ -198,5 +204,5 @@ class WorldModel(nn.Module):
             out["states"].append(self.decode_state(feat))
             out["rewards"].append(self.reward(feat))
             if decode_frames:
-                out["frames"].append(self.decode_frame(feat))
+                out["frames"].append(self.decode_frame(feat, frames))
         return {k: torch.stack(v, 1) for k, v in out.items() if v}

@@ -153,11 +153,16 @@ class BatchSim:
         elif self.state is None:
             raise RuntimeError("reset all envs once before resetting some of them")
         else:
+            old = self.state
+            reference = old.reference
+            if reference is not None and new.reference is not None:
+                reference = reference.index_copy(0, where, new.reference)
             self.state = SimState(
-                deter=self.state.deter.index_copy(0, where, new.deter),
-                stoch=self.state.stoch.index_copy(0, where, new.stoch),
-                t=self.state.t.index_copy(0, where, new.t),
-                seed=self.state.seed.index_copy(0, where, new.seed),
+                deter=old.deter.index_copy(0, where, new.deter),
+                stoch=old.stoch.index_copy(0, where, new.stoch),
+                t=old.t.index_copy(0, where, new.t),
+                seed=old.seed.index_copy(0, where, new.seed),
+                reference=reference,
             )
         return self.core.observe(new)
 

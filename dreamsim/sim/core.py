@@ -23,12 +23,14 @@ _MASK32 = 0xFFFFFFFF
 @dataclass(frozen=True)
 class SimState:
     """Batch state of ``N`` envs: ``deter (N, deter)``, ``stoch (N, stoch, classes)``,
-    ``t (N,)`` steps taken and ``seed (N,)`` noise seeds (int64)."""
+    ``t (N,)`` steps taken, ``seed (N,)`` noise seeds (int64) and, for a model whose frame decoder
+    blends with a reference, the uint8 start frames ``reference (N, H, W, 3)``."""
 
     deter: torch.Tensor
     stoch: torch.Tensor
     t: torch.Tensor
     seed: torch.Tensor
+    reference: torch.Tensor | None = None
 
 
 def hash_bits(seed: torch.Tensor, t: torch.Tensor, count: int) -> torch.Tensor:
@@ -94,7 +96,8 @@ class DreamCore:
         t = torch.zeros_like(seeds)
         with self._autocast():
             deter, stoch = self.model.initial(frames, states, hash_uniform(seeds, t, self._stoch_shape))
-        return SimState(deter=deter.float(), stoch=stoch.float(), t=t, seed=seeds)
+        reference = frames if self.model.cfg.frame_reference else None
+        return SimState(deter=deter.float(), stoch=stoch.float(), t=t, seed=seeds, reference=reference)
 
     @torch.inference_mode()
     def transition(
@@ -114,7 +117,7 @@ class DreamCore:
             feat = self.model.features(deter, stoch)
             reward = self.model.reward(feat)
             terminated = self.model.continue_prob(feat) < 0.5
-            obs = self._observe(feat)
+            obs = self._observe(feat, state.reference)
         truncated = (t >= self.episode_length) & ~terminated
         new = replace(state, deter=deter, stoch=stoch, t=t)
         return new, obs, reward, terminated, truncated, {"disagreement": disagreement.float()}
@@ -123,20 +126,20 @@ class DreamCore:
     def observe(self, state: SimState) -> Any:
         """The observation of ``state`` in this core's ``obs_mode``."""
         with self._autocast():
-            return self._observe(self.model.features(state.deter, state.stoch))
+            return self._observe(self.model.features(state.deter, state.stoch), state.reference)
 
     @torch.inference_mode()
     def render(self, state: SimState) -> torch.Tensor:
         """Predicted uint8 frames ``(N, H, W, 3)``."""
         with self._autocast():
-            return self.model.decode_frame(self.model.features(state.deter, state.stoch))
+            return self.model.decode_frame(self.model.features(state.deter, state.stoch), state.reference)
 
-    def _observe(self, feat: torch.Tensor) -> Any:
+    def _observe(self, feat: torch.Tensor, reference: torch.Tensor | None) -> Any:
         mode = self.obs_mode
         if mode == "state":
             return self.model.decode_state(feat)
         if mode == "pixels":
-            return self.model.decode_frame(feat)
+            return self.model.decode_frame(feat, reference)
         if mode == "latent":
             return feat.float()
-        return {"state": self.model.decode_state(feat), "pixels": self.model.decode_frame(feat)}
+        return {"state": self.model.decode_state(feat), "pixels": self.model.decode_frame(feat, reference)}

@@ -6,13 +6,18 @@ stopped, without changing any imagined trajectory. With the rest frozen, the pos
 every training step is computed once; each step is then a plain regression from a fresh sample of
 those latents to the real frames, far cheaper than a step of full training. The output is a new
 checkpoint folder whose weights differ from the source in the frame decoder alone.
+
+``reference=True`` first gives a model whose decoder draws from the latent alone a decoder that
+blends with a real reference frame (``FrameDecoder``), its drawing layers starting from the old ones.
+Each training frame's reference is a frame of the same episode at most ``reference_span`` steps
+earlier, as an imagined rollout's is the real frame it started from.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +45,12 @@ class DecoderConfig:
     log_every: int = 50
     seed: int = 0
     device: str = "auto"
+    reference: bool = False  # switch a decoder that draws from the latent alone to one that blends
+    reference_span: int = 50  # how many steps before its frame a reference may lie
 
     def __post_init__(self) -> None:
-        small = [f"{n}={getattr(self, n)}" for n in ("steps", "batch_size", "eval_episodes", "log_every") if getattr(self, n) < 1]
+        names = ("steps", "batch_size", "eval_episodes", "log_every", "reference_span")
+        small = [f"{n}={getattr(self, n)}" for n in names if getattr(self, n) < 1]
         if small:
             raise ValueError(f"decoder settings must be at least 1: {', '.join(small)}")
         if not self.lr > 0:
@@ -54,9 +62,10 @@ def posterior_latents(
     model: WorldModel, episodes: list[Episode], device: torch.device, batch: int = 64
 ) -> dict[str, torch.Tensor]:
     """Filter each episode from its first observation, as training does from a window's first step:
-    the GRU state ``deter (N, D)``, the posterior log-probs ``logits (N, S, C)`` and the real uint8
-    ``frames (N, H, W, 3)`` of all ``N`` observations."""
-    out: dict[str, list[torch.Tensor]] = {"deter": [], "logits": [], "frames": []}
+    the GRU state ``deter (N, D)``, the posterior log-probs ``logits (N, S, C)``, the real uint8
+    ``frames (N, H, W, 3)`` and the step in its episode ``t (N,)`` of all ``N`` observations, each
+    episode's in order of time (so ``i - t[i]`` indexes its first step)."""
+    out: dict[str, list[torch.Tensor]] = {"deter": [], "logits": [], "frames": [], "t": [], "episode": []}
     episodes = sorted(episodes, key=len)  # batches of like lengths: little padding to step through
     for start in range(0, len(episodes), batch):
         chunk = episodes[start : start + batch]
@@ -73,7 +82,30 @@ def posterior_latents(
             out["deter"].append(deter[keep])
             out["logits"].append(logits[keep])
             out["frames"].append(frames[keep, t])
-    return {k: torch.cat(v) for k, v in out.items()}
+            out["t"].append(torch.full((int(keep.sum()),), t, device=device))
+            out["episode"].append(torch.arange(start, start + len(chunk), device=device)[keep])
+    flat = {k: torch.cat(v) for k, v in out.items()}
+    order = torch.argsort(flat.pop("episode") * (flat["t"].max() + 1) + flat["t"])
+    return {k: v[order] for k, v in flat.items()}
+
+
+def with_reference_decoder(model: WorldModel) -> WorldModel:
+    """A copy of ``model`` whose frame decoder blends with a reference frame; every other weight,
+    and the decoder's drawing layers, start as ``model``'s (the mask starts at one half)."""
+    new = WorldModel(replace(model.cfg, frame_reference=True)).to(next(model.parameters()).device)
+    weights = model.state_dict()
+    with torch.no_grad():
+        for k, v in new.state_dict().items():
+            if k.startswith("frame_decoder.blend."):
+                continue
+            old = weights[k]
+            if v.shape == old.shape:
+                v.copy_(old)
+            else:  # the last drawing layer: the colour channels, then the mask's logit at zero
+                colour = old.shape[1] if v.dim() > 1 else old.shape[0]
+                v.zero_()
+                v.narrow(1 if v.dim() > 1 else 0, 0, colour).copy_(old)
+    return new
 
 
 def _frame_scores(model: WorldModel, episodes: list[Episode], horizons: tuple[int, ...]) -> dict[str, float]:
@@ -109,6 +141,8 @@ def tune_decoder(
     tick = time.perf_counter()
     latents = posterior_latents(model, train_eps, device)
     before = _frame_scores(model, val_eps, card.horizons)
+    if config.reference and not model.cfg.frame_reference:
+        model = with_reference_decoder(model)
     decoder = model.frame_decoder.train()
     optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr)
 
@@ -124,7 +158,12 @@ def tune_decoder(
             index = torch.randint(n, (config.batch_size,), device=device)
             with torch.no_grad():
                 feat = model.features(latents["deter"][index], model.rssm.sample(latents["logits"][index]))
-            err = (decoder(feat) - frames_to_float(latents["frames"][index])).square().sum((1, 2, 3)).mean()
+                reference = None
+                if model.cfg.frame_reference:
+                    span = latents["t"][index].clamp_max(config.reference_span) + 1
+                    lag = (torch.rand(config.batch_size, device=device) * span).long()
+                    reference = frames_to_float(latents["frames"][index - lag])
+            err = (decoder(feat, reference) - frames_to_float(latents["frames"][index])).square().sum((1, 2, 3)).mean()
             optimizer.zero_grad(set_to_none=True)
             err.backward()
             optimizer.step()

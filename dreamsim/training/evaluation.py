@@ -114,7 +114,7 @@ def _fidelity(model: WorldModel, episodes: list[Episode], horizons: tuple[int, .
                 break
             deter, prior_stoch, _ = model.imagine(deter, stoch, actions[:, t])
             feat = model.features(deter, prior_stoch)
-            add("one_step/psnr", psnr(model.decode_frame(feat), frames[:, t + 1]), m)
+            add("one_step/psnr", psnr(model.decode_frame(feat, frames[:, t]), frames[:, t + 1]), m)
             add("one_step/state_error", state_err(model.decode_state(feat), obs[:, t + 1]), m)
             add("one_step/psnr_copy_last", psnr(frames[:, t], frames[:, t + 1]), m)
             add("one_step/state_error_copy_last", state_err(obs[:, t], obs[:, t + 1]), m)
@@ -130,7 +130,7 @@ def _fidelity(model: WorldModel, episodes: list[Episode], horizons: tuple[int, .
                 break
             deter, stoch = model.initial(frames[:, t], obs[:, t])
             feat = model.features(*model.imagine(deter, stoch, actions[:, t])[:2])
-            add("cold_start/psnr", psnr(model.decode_frame(feat), frames[:, t + 1]), m)
+            add("cold_start/psnr", psnr(model.decode_frame(feat, frames[:, t]), frames[:, t + 1]), m)
             add("cold_start/state_error", state_err(model.decode_state(feat), obs[:, t + 1]), m)
     result: dict[str, Any] = {k: sums[k] / max(counts[k], 1.0) for k in sums}
     result["episodes"] = len(episodes)

@@ -190,7 +190,7 @@ def _evaluate(model: WorldModel, episodes: list[Episode], card: Task, writer: An
     obs = torch.as_tensor(ep.obs[: n + 1], device=device)
     actions = torch.as_tensor(ep.actions[None, :n], device=device)
     deter, stoch = model.initial(frames, obs)
-    recon = model.decode_frame(model.features(deter, stoch))
+    recon = model.decode_frame(model.features(deter, stoch), frames[:1].expand_as(frames))
     pred = model.open_loop(frames[:1], obs[:1], actions)["frames"][0]
     to_row = lambda x: torch.cat(list(x), 1)  # (N, H, W, 3) -> (H, N*W, 3)  # noqa: E731
     writer.add_image("val/reconstruction", torch.cat([to_row(frames), to_row(recon)], 0), step, dataformats="HWC")

@@ -57,7 +57,7 @@ def _predict(
         deter, stoch, _ = model.imagine(deter, stoch, action[None])
         feat = model.features(deter, stoch)
         states.append(model.decode_state(feat)[0])
-        pred_frames.append(model.decode_frame(feat)[0])
+        pred_frames.append(model.decode_frame(feat, frames_t[-1:])[0])
         rewards.append(model.reward(feat)[0])
     return tuple(torch.stack(x).cpu().numpy() for x in (states, pred_frames, rewards))  # type: ignore[return-value]
 
