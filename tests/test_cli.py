@@ -112,3 +112,15 @@ def test_sigterm_stops_collection_with_its_workers(tmp_path):
     written = len(list(out.glob("*.npz")))
     time.sleep(1.0)
     assert not alive and len(list(out.glob("*.npz"))) == written
+
+
+def test_a_yes_no_setting_reads_as_a_flag():
+    """`--reference` / `--no-reference` set the bool; left out, the config keeps its default."""
+    from dreamsim.cli import build_parser
+
+    def parse(*flags):
+        return build_parser().parse_args(["tune-decoder", "reacher", *flags]).reference
+
+    assert (parse("--reference"), parse("--no-reference"), parse()) == (True, False, None)
+    with pytest.raises(SystemExit):
+        parse("--reference", "false")
