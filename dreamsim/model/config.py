@@ -29,7 +29,7 @@ class ModelConfig:
     # observation, so episodes can start mid-episode. Every preset turns it on; older checkpoints have it off.
     deter_from_obs: bool = False
     # The frame decoder blends its drawing with the real frame the rollout started from, so what
-    # did not move is copied exactly (see ``FrameDecoder``). Every preset turns it on; older checkpoints have it off.
+    # did not move can be copied exactly (see ``FrameDecoder``). Every preset turns it on; older checkpoints have it off.
     frame_reference: bool = False
 
     @property

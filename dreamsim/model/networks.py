@@ -56,7 +56,7 @@ class FrameDecoder(nn.Module):
     With ``reference`` on, the decoder also reads a real frame ``(N, 3, H, W)`` of the same episode
     (the one its imagination started from) and draws each pixel as a blend of that frame and its own
     drawing, weighted by a mask from the latent and a small convolution over both frames. What stayed
-    still since the reference (background, a fixed target) is copied from it exactly instead of being
+    still since the reference (the floor, the walls) can be copied from it exactly instead of being
     redrawn through the latent; what moved is drawn.
     """
 

@@ -91,7 +91,7 @@ def posterior_latents(
 
 def with_reference_decoder(model: WorldModel) -> WorldModel:
     """A copy of ``model`` whose frame decoder blends with a reference frame; every other weight,
-    and the decoder's drawing layers, start as ``model``'s (the mask starts at one half)."""
+    and the decoder's drawing layers, start as ``model``'s (the mask's logit from the latent at zero)."""
     new = WorldModel(replace(model.cfg, frame_reference=True)).to(next(model.parameters()).device)
     weights = model.state_dict()
     with torch.no_grad():
