@@ -102,9 +102,9 @@ def with_reference_decoder(model: WorldModel) -> WorldModel:
             if v.shape == old.shape:
                 v.copy_(old)
             else:  # the last drawing layer: the colour channels, then the mask's logit at zero
-                colour = old.shape[1] if v.dim() > 1 else old.shape[0]
+                out_dim = 1 if v.dim() > 1 else 0  # ConvTranspose2d weights are (in, out, kh, kw)
                 v.zero_()
-                v.narrow(1 if v.dim() > 1 else 0, 0, colour).copy_(old)
+                v.narrow(out_dim, 0, old.shape[out_dim]).copy_(old)
     return new
 
 
