@@ -25,14 +25,39 @@ from dreamsim.training import TrainConfig, fidelity_table
 
 def _random_recipe(task: Task, training: dict[str, Any]) -> tuple[str, str]:
     """Data and training bullets of a model trained by `dreamsim train` on random data."""
-    cfg = training["config"]
     data = f"- Uniform random policy: `dreamsim collect {task.name} --steps {task.collect_steps} --workers 2 --seed 1`.\n"
-    # The steps the checkpoint holds: a run stopped early (Ctrl-C) saves fewer than it asked for.
+    return data, f"- {_train_command(task, training)}: "
+
+
+def _train_command(task: Task, training: dict[str, Any], init: str = "") -> str:
+    """The `dreamsim train` command of a run, with the steps its checkpoint holds: a run stopped
+    early (Ctrl-C) saves fewer than it asked for, and then says so."""
+    cfg = training["config"]
     batch = "" if cfg["batch_size"] == TrainConfig.batch_size else f" --batch-size {cfg['batch_size']}"
-    train = f"- `dreamsim train {task.name} --steps {training['steps']} --lr {cfg['lr']}{batch}`: "
+    seq = "" if cfg["seq_len"] == TrainConfig.seq_len else f" --seq-len {cfg['seq_len']}"
+    command = f"`dreamsim train {task.name}{init} --steps {training['steps']} --lr {cfg['lr']}{batch}{seq}`"
     if training["steps"] < cfg["steps"]:
-        train = f"- Stopped after {training['steps']:,} of {cfg['steps']:,} planned steps; to repeat it:\n  {train[2:]}"
-    return data, train
+        return f"Stopped after {training['steps']:,} of {cfg['steps']:,} planned steps; to repeat it:\n  {command}"
+    return command
+
+
+def _training(task: Task, record: dict[str, Any], loop: dict[str, Any] | None) -> str:
+    """Training bullets of a checkpoint from its record (``config.json`` less the model): those of
+    the checkpoint it started from (``--init``), then its own run, then its decoder tunings."""
+    training = record["training"]
+    if "init" in record:
+        head = _training(task, record["init"], loop)
+        command = _train_command(task, training, " --init <the model above>")
+        head += f"- Then the whole model, from the model above:\n  {command}: "
+    else:
+        head = (_random_recipe(task, training) if loop is None else _loop_recipe(task, loop))[1]
+    cfg, m = training["config"], training.get("machine", {})
+    machine = m.get("gpu") or f"{m.get('cpu_count', '?')}-core CPU, {m.get('platform', 'unknown platform')}"
+    return (
+        f"{head}{training['steps']:,} steps of batch {cfg['batch_size']} x\n  {cfg['seq_len']}, Adam, "
+        f"{training['wall_time_s'] / 60:.0f} min of training time on `{training['device']}` ({machine}).\n"
+        + _decoder_tuning(task, record.get("decoder_tuning", []))
+    )
 
 
 def _loop_recipe(task: Task, loop: dict[str, Any]) -> tuple[str, str]:
@@ -90,14 +115,14 @@ def card(folder: Path, data_notes: tuple[str, ...] = (), loop: dict[str, Any] | 
     fid = json.loads((folder / "fidelity.json").read_text())
     task = load_task(config["task"])
     training = config["training"]
-    m = training.get("machine", {})
-    machine = m.get("gpu") or f"{m.get('cpu_count', '?')}-core CPU, {m.get('platform', 'unknown platform')}"
+    root = config
+    while "init" in root:
+        root = root["init"]
     model = config["model"]
     params = sum(w.size for w in load_file(folder / "model.safetensors").values())
     horizons = tuple(h for h in task.horizons if f"open_loop/{h}/psnr" in fid)
-    cfg = training["config"]
     notes = "".join(f"- {note}\n" for note in data_notes)
-    data, train = _random_recipe(task, training) if loop is None else _loop_recipe(task, loop)
+    data = (_random_recipe(task, root["training"]) if loop is None else _loop_recipe(task, loop))[0]
     first_state = "from the first observation" if model.get("deter_from_obs") else "zeros (an older checkpoint)"
     frame = "blends with the real start frame" if model.get("frame_reference") else "draws from the latent alone"
     return f"""# DreamSim model card: {task.title} ({task.gym_id})
@@ -118,9 +143,7 @@ World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name 
 {data}{notes}- Start states shipped: `start_states.npz` (real reset observations with their MuJoCo qpos/qvel).
 
 ## Training
-{train}{training["steps"]:,} steps of batch {cfg["batch_size"]} x
-  {cfg["seq_len"]}, Adam, {training["wall_time_s"] / 60:.0f} min of training time on `{training["device"]}` ({machine}).
-{_decoder_tuning(task, config.get("decoder_tuning", []))}
+{_training(task, config, loop)}
 ## Fidelity on held-out real episodes
 {fid["episodes"]} episodes ({fid["real_steps"]:,} steps) collected separately with another seed
 (`dreamsim collect {task.name} --steps 5000 --seed 2 --out episodes/{task.name}-heldout`), scored by

@@ -54,7 +54,7 @@ def test_card_of_a_stopped_run_names_the_steps_it_holds(model_card, folder: Path
     (folder / "config.json").write_text(json.dumps(config))
     text = model_card.card(folder)
     assert f"Stopped after {held:,} of {held + 1000:,} planned steps" in text
-    assert f"`dreamsim train reacher --steps {held} --lr" in text and "--batch-size 32`" in text
+    assert f"`dreamsim train reacher --steps {held} --lr" in text and " --batch-size 32" in text
 
 
 def test_card_of_a_loop_model_names_the_loop_and_its_returns(model_card, folder: Path):
@@ -109,3 +109,18 @@ def test_card_of_a_tuned_decoder_names_the_tuning(model_card, folder: Path, reac
     assert f"`{command} --steps 2 --lr 0.0003`" in text
     before, after = record["psnr_before"]["one_step/psnr"], record["psnr_after"]["one_step/psnr"]
     assert f"{before:.2f} -> {after:.2f} dB" in text
+
+
+def test_card_of_a_model_trained_on_from_another_lists_both_runs(model_card, folder, reacher_episodes, tmp_path):
+    from dreamsim.training import TrainConfig, train
+
+    config = TrainConfig(steps=2, batch_size=2, seq_len=5, eval_every=100, eval_episodes=1, init=str(folder))
+    train("reacher", reacher_episodes, tmp_path / "run", config)
+    tuned = tmp_path / "run" / "checkpoint"
+    shutil.copy(folder / "fidelity.json", tuned)
+    text = model_card.card(tuned)
+    first = json.loads((folder / "config.json").read_text())["training"]["steps"]
+    then = "`dreamsim train reacher --init <the model above> --steps 2 --lr 0.0006 --batch-size 2 --seq-len 5`"
+    later = text.index(f"Then the whole model, from the model above:\n  {then}")
+    assert text.index(f"`dreamsim train reacher --steps {first}") < later
+    assert text.count("Uniform random policy") == 1

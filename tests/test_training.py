@@ -29,6 +29,24 @@ def test_resume_continues_from_the_saved_step(reacher_episodes, tmp_path):
     assert config["training"]["steps"] == 5
 
 
+def test_init_starts_from_a_checkpoint_and_keeps_its_record(tiny_checkpoint, reacher_episodes, tmp_path):
+    source = load_checkpoint(tiny_checkpoint)
+    # At lr 1e-9 each Adam step moves a weight by about 1e-9: what was loaded is what is saved.
+    cfg = TrainConfig(steps=2, batch_size=2, seq_len=4, lr=1e-9, eval_every=100, eval_episodes=1, init=str(tiny_checkpoint))
+    train("reacher", reacher_episodes, tmp_path, cfg)
+    tuned = load_checkpoint(tmp_path / "checkpoint")
+    for name, weight in source.model.state_dict().items():
+        assert torch.allclose(tuned.model.state_dict()[name], weight, atol=1e-6), name
+    assert tuned.config["preset"] == "tiny"
+    assert tuned.config["init"]["training"]["steps"] == 4 and tuned.config["training"]["steps"] == 2
+    # Resumed, the run still says where it started.
+    train("reacher", reacher_episodes, tmp_path, TrainConfig(**{**cfg.__dict__, "steps": 3, "init": None}), resume=True)
+    resumed = load_checkpoint(tmp_path / "checkpoint").config
+    assert resumed["init"] == tuned.config["init"] and resumed["training"]["steps"] == 3
+    with pytest.raises(ValueError, match="pass one of them"):
+        train("reacher", reacher_episodes, tmp_path, cfg, resume=True)
+
+
 def test_bad_settings_fail_before_any_work(reacher_episodes, tmp_path):
     for bad in ({"steps": 0}, {"batch_size": 0}, {"eval_every": 0}, {"checkpoint_every": 0}):
         with pytest.raises(ValueError, match="must be at least 1"):

@@ -106,6 +106,12 @@ def has_training_state(path: str | Path) -> bool:
     return (path / "trainer.json").is_file()
 
 
+def provenance(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a checkpoint's ``config.json`` that says how it was made: its preset, training,
+    decoder tuning and start checkpoint (everything but the format and the model's shape)."""
+    return {k: v for k, v in config.items() if k not in ("format", "format_version", "task", "model")}
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The checkpoint's ``config.json``, checked for format and version."""
     path = Path(path)

@@ -26,7 +26,7 @@ import torch
 from dreamsim.data.store import Episode
 from dreamsim.device import describe_machine, resolve_device
 from dreamsim.files import display_path
-from dreamsim.model.checkpoint import save_checkpoint
+from dreamsim.model.checkpoint import provenance, save_checkpoint
 from dreamsim.model.world_model import WorldModel, frames_to_float
 from dreamsim.sim.batch import load_for_task
 from dreamsim.tasks import Task, load_task
@@ -195,7 +195,7 @@ def tune_decoder(
         "psnr_after": after,
         "config": asdict(config),
     }
-    info = {k: v for k, v in source.config.items() if k not in ("format", "format_version", "task", "model")}
+    info = provenance(source.config)
     info["decoder_tuning"] = [*source.config.get("decoder_tuning", []), record]
     save_checkpoint(ckpt_dir, model, card.name, source.start_states, info)
     return {**record, "interrupted": interrupted} if interrupted else record

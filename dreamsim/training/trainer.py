@@ -18,7 +18,8 @@ import torch
 
 from dreamsim.data.store import Episode, EpisodeStore, SequenceSampler
 from dreamsim.device import describe_machine, resolve_device
-from dreamsim.model.checkpoint import has_training_state, load_checkpoint, load_optimizer, save_checkpoint
+from dreamsim.files import display_path
+from dreamsim.model.checkpoint import has_training_state, load_checkpoint, load_optimizer, provenance, save_checkpoint
 from dreamsim.model.config import preset
 from dreamsim.model.world_model import WorldModel
 from dreamsim.tasks import Task, load_task
@@ -42,6 +43,7 @@ class TrainConfig:
     start_states: int = 256  # real start observations shipped with the checkpoint
     seed: int = 0
     device: str = "auto"
+    init: str | None = None  # checkpoint folder to start from: its weights and state statistics, a fresh optimizer
 
     def __post_init__(self) -> None:
         counts = (
@@ -95,6 +97,8 @@ def train(
         raise FileNotFoundError(f"nothing to resume in {out}: no training checkpoint at {ckpt_dir}")
     if not resume and (ckpt_dir / "config.json").exists():
         raise FileExistsError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another --out")
+    if resume and config.init:
+        raise ValueError("--init starts a new run from a checkpoint and --resume continues one: pass one of them")
     train_eps, val_eps = read_split(card, episodes, config.eval_episodes)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -103,9 +107,14 @@ def train(
 
     step, wall = 0, 0.0
     preset_name = config.preset or card.model_preset
-    if resume:
-        saved = load_checkpoint(ckpt_dir, device, task=card.name)
+    history: dict[str, Any] = {}  # the start checkpoint's own record, kept in every checkpoint of an --init run
+    if resume or config.init:
+        saved = load_checkpoint(ckpt_dir if resume else config.init, device, task=card.name)
         model, preset_name = saved.model.train(), saved.config.get("preset", preset_name)
+        cfg, frame_size = model.cfg, train_eps[0].frames.shape[1]
+        if (cfg.state_dim, cfg.action_dim, cfg.frame_size) != (state_dim, action_dim, frame_size):
+            raise ValueError(f"episodes in {episodes} do not match the model in {saved.path}: collect them for {card.name}")
+        history = saved.config.get("init", {}) if resume else {"source": display_path(saved.path), **provenance(saved.config)}
     else:
         model_cfg = preset(preset_name, state_dim, action_dim, card.frame_size)
         model = WorldModel(model_cfg).to(device)
@@ -138,6 +147,7 @@ def train(
                 "real_steps": sampler.steps,
                 "config": asdict(config),
             },
+            **({"init": history} if history else {}),
         }
         trainer_state = {"step": step, "wall_time_s": wall, "sampler_rng": sampler.rng.bit_generator.state}
         save_checkpoint(ckpt_dir, model, card.name, starts, info, optimizer, trainer_state)
