@@ -108,8 +108,9 @@ def train(
     step, wall = 0, 0.0
     preset_name = config.preset or card.model_preset
     history: dict[str, Any] = {}  # the start checkpoint's own record, kept in every checkpoint of an --init run
-    if resume or config.init:
-        saved = load_checkpoint(ckpt_dir if resume else config.init, device, task=card.name)
+    start = ckpt_dir if resume else config.init
+    if start:
+        saved = load_checkpoint(start, device, task=card.name)
         model, preset_name = saved.model.train(), saved.config.get("preset", preset_name)
         cfg, frame_size = model.cfg, train_eps[0].frames.shape[1]
         if (cfg.state_dim, cfg.action_dim, cfg.frame_size) != (state_dim, action_dim, frame_size):
