@@ -53,6 +53,8 @@ def test_bad_settings_fail_before_any_work(reacher_episodes, tmp_path):
             TrainConfig(**bad)
     with pytest.raises(ValueError, match="lr must be positive"):
         TrainConfig(lr=0.0)
+    with pytest.raises(ValueError, match="--preset sets new ones"):
+        TrainConfig(init="assets/reacher", preset="tiny")
 
 
 def test_resume_without_a_checkpoint(reacher_episodes, tmp_path):

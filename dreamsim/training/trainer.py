@@ -54,6 +54,8 @@ class TrainConfig:
             raise ValueError(f"training settings must be at least 1: {', '.join(small)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.init and self.preset:
+            raise ValueError("--init keeps the start checkpoint's model sizes and --preset sets new ones: pass one of them")
 
 
 def _start_states(episodes: list[Episode], n: int) -> dict[str, np.ndarray]:
