@@ -3,6 +3,7 @@
     MUJOCO_GL=egl python benchmarks/fidelity.py --rescore reacher   # writes assets/reacher/fidelity.json
     python benchmarks/model_card.py assets/reacher
     python benchmarks/model_card.py assets/hopper --loop runs/loop-hopper/loop.json   # a `dreamsim loop` model
+    python benchmarks/model_card.py assets/halfcheetah --fidelity-note "..."   # what the table's numbers miss
 
 Every number in the card comes from those files; the collection commands are the recipe the
 shipped checkpoints were made with (the task card's step count, seed 1; held-out: seed 2), or the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +112,12 @@ def _loop_table(loop: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n\n"
 
 
-def card(folder: Path, data_notes: tuple[str, ...] = (), loop: dict[str, Any] | None = None) -> str:
+def card(
+    folder: Path,
+    data_notes: tuple[str, ...] = (),
+    loop: dict[str, Any] | None = None,
+    fidelity_notes: tuple[str, ...] = (),
+) -> str:
     config = json.loads((folder / "config.json").read_text())
     fid = json.loads((folder / "fidelity.json").read_text())
     task = load_task(config["task"])
@@ -124,6 +131,7 @@ def card(folder: Path, data_notes: tuple[str, ...] = (), loop: dict[str, Any] | 
     notes = "".join(f"- {note}\n" for note in data_notes)
     data = (_random_recipe(task, root["training"]) if loop is None else _loop_recipe(task, loop))[0]
     first_state = "from the first observation" if model.get("deter_from_obs") else "zeros (an older checkpoint)"
+    missed = "".join(f"\n{textwrap.fill(note, 105, break_on_hyphens=False)}\n" for note in fidelity_notes)
     frame = "blends with the real start frame" if model.get("frame_reference") else "draws from the latent alone"
     return f"""# DreamSim model card: {task.title} ({task.gym_id})
 
@@ -157,15 +165,18 @@ observation at t. From one observation: the same, but the model sees the observa
 from the episode's first real observation the model rolls the episode's actions alone; the
 baseline copies the first observation. State error: RMS over the state's dimensions, each in units
 of its standard deviation in the training data.
-{"" if loop is None else chr(10) + _loop_table(loop)}"""
+{missed}{"" if loop is None else chr(10) + _loop_table(loop)}"""
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="checkpoint folder holding config.json and fidelity.json")
     parser.add_argument("--data-note", action="append", default=[], help="an extra bullet for the Data section")
+    parser.add_argument(
+        "--fidelity-note", action="append", default=[], help="a paragraph under the fidelity table: what its numbers miss"
+    )
     parser.add_argument("--loop", type=Path, help="loop.json of the `dreamsim loop` run that trained the model")
     args = parser.parse_args()
     loop = json.loads(args.loop.read_text()) if args.loop else None
-    write_text(args.folder / "MODEL_CARD.md", card(args.folder, tuple(args.data_note), loop))
+    write_text(args.folder / "MODEL_CARD.md", card(args.folder, tuple(args.data_note), loop, tuple(args.fidelity_note)))
     print(f"wrote {args.folder / 'MODEL_CARD.md'}")

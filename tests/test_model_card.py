@@ -45,6 +45,8 @@ def test_card_of_a_train_model_names_its_recipe(model_card, folder: Path):
     assert "Uniform random policy" in text and "| open-loop h=50 | 21.50 | 19.25 | 0.500 | 0.750 |" in text
     assert "The loop's agent" not in text
     assert "First GRU state: from the first observation." in text  # every preset has it
+    noted = model_card.card(folder, fidelity_notes=("The frames lack the body.",))
+    assert noted.endswith("training data.\n\nThe frames lack the body.\n") and noted.startswith(text[:-1])
 
 
 def test_card_of_a_stopped_run_names_the_steps_it_holds(model_card, folder: Path):
