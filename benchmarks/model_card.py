@@ -131,8 +131,8 @@ def card(
     notes = "".join(f"- {note}\n" for note in data_notes)
     data = (_random_recipe(task, root["training"]) if loop is None else _loop_recipe(task, loop))[0]
     first_state = "from the first observation" if model.get("deter_from_obs") else "zeros (an older checkpoint)"
-    missed = "".join(f"\n{textwrap.fill(note, 105, break_on_hyphens=False)}\n" for note in fidelity_notes)
     frame = "blends with the real start frame" if model.get("frame_reference") else "draws from the latent alone"
+    missed = "".join(f"\n{textwrap.fill(note, 105, break_on_hyphens=False)}\n" for note in fidelity_notes)
     return f"""# DreamSim model card: {task.title} ({task.gym_id})
 
 World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name == "reacher" else ""}.
