@@ -30,6 +30,9 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac": {"learning_starts": 1_000, "batch_size": 512, "train_freq": 1, "gradient_steps": 2},
     "ppo": {"n_steps": 64, "batch_size": 512},
 }
+# A setting that only this algorithm saves tells which one wrote a zip: the policy class does not,
+# as PPO's ``MlpPolicy`` lives in SB3's common module.
+_SAVED_ONLY_BY = {"sac": "target_update_interval", "ppo": "clip_range"}
 
 
 @dataclass(frozen=True)
@@ -70,13 +73,14 @@ def load_policy(path: str | Path) -> Any:
         raise FileNotFoundError(f"no policy at {path}: train one with `python agents/sac_in_dream.py` (it writes policy.zip)")
     try:
         with zipfile.ZipFile(path) as z:
-            module = json.loads(z.read("data"))["policy_class"]["__module__"]
+            data = json.loads(z.read("data"))
+        data["policy_class"]
     except (zipfile.BadZipFile, KeyError, ValueError) as err:
         raise ValueError(f"{path} is not a Stable-Baselines3 model zip ({err})") from err
-    for name, algo in ALGOS.items():
-        if f".{name}." in module:
-            return algo.load(path, device="cpu")
-    raise ValueError(f"{path} holds a {module} policy; DreamSim loads {sorted(ALGOS)}")
+    for name, mark in _SAVED_ONLY_BY.items():
+        if mark in data:
+            return ALGOS[name].load(path, device="cpu")
+    raise ValueError(f"{path} holds a policy of another algorithm; DreamSim loads {sorted(ALGOS)}")
 
 
 class RealEvalCallback(BaseCallback):

@@ -13,7 +13,7 @@ import pytest
 from stable_baselines3 import PPO, SAC
 
 from dreamsim.cli import main
-from dreamsim.imagination import DreamTrainConfig, train_in_dream
+from dreamsim.imagination import DreamTrainConfig, load_policy, train_in_dream
 
 RECIPES = Path(__file__).resolve().parents[1] / "agents"
 
@@ -30,8 +30,8 @@ def test_recipe_trains_in_dream_and_reports_real_returns(recipe, algo, tiny_chec
         assert len(result["returns"]) == 2 and result["lengths"] == [50, 50]
         assert np.isfinite(result["return_mean"]) and -200 < result["return_mean"] <= 0  # Reacher rewards are <= 0
     assert summary["real_env_steps_for_training"] == 0
-    policy = algo.load(out / "policy.zip", device="cpu")
-    assert policy.observation_space.shape == (10,)
+    policy = load_policy(out / "policy.zip")  # tells the algorithm from the zip alone
+    assert isinstance(policy, algo) and policy.observation_space.shape == (10,)
     assert list((out / "tb").rglob("events.out.tfevents.*"))
 
 
@@ -50,6 +50,17 @@ def test_a_continued_policy_must_be_of_the_algo_asked_for(tmp_path):
     with pytest.raises(ValueError, match="holds a SAC policy, not ppo: pass algo='sac'"):
         train_in_dream("reacher", tmp_path / "run", config, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_load_policy_refuses_other_algorithms(tmp_path):
+    from stable_baselines3 import TD3
+
+    TD3("MlpPolicy", "Pendulum-v1").save(tmp_path / "td3.zip")
+    with pytest.raises(ValueError, match="another algorithm; DreamSim loads"):
+        load_policy(tmp_path / "td3.zip")
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a Stable-Baselines3 model zip"):
+        load_policy(tmp_path / "junk.zip")
 
 
 def test_agent_trained_in_imagination_beats_random_in_the_real_world(dot_run):
