@@ -52,11 +52,13 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         counts = [self.iterations, self.initial_steps, self.collect_steps, self.agent_steps, self.train.steps]
+        counts += [self.num_envs, self.eval_episodes, self.workers]
         if self.rollout_length is not None:
             counts.append(self.rollout_length)
         if min(counts) < 1:
             raise ValueError(
-                "iterations, initial_steps, collect_steps, agent_steps, train.steps and rollout_length must all be at least 1"
+                "iterations, initial_steps, collect_steps, agent_steps, train.steps, num_envs, eval_episodes, "
+                "workers and rollout_length must all be at least 1"
             )
         if self.algo not in ALGOS:
             raise ValueError(f"unknown algo {self.algo!r}: choose one of {sorted(ALGOS)}")

@@ -121,6 +121,24 @@ def test_loop_rejects_bad_settings_and_another_tasks_folder(tmp_path):
         LoopConfig(iterations=0)
     with pytest.raises(ValueError, match="at least 1"):
         LoopConfig(rollout_length=0)
+    with pytest.raises(ValueError, match="at least 1"):  # before any collection or training, not after
+        LoopConfig(num_envs=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        LoopConfig(eval_episodes=0)
     (tmp_path / "loop.json").write_text(json.dumps({"task": "hopper", "history": []}))
     with pytest.raises(ValueError, match="holds a loop for 'hopper'"):
         run_loop("reacher", tmp_path, LoopConfig())
+
+
+def test_an_interrupted_model_stage_stops_the_loop_unrecorded(tmp_path, monkeypatch):
+    import dreamsim.loop as loop
+
+    def interrupted_training(*args, **kwargs):
+        raise KeyboardInterrupt  # as train() does once it has saved its checkpoint
+
+    monkeypatch.setattr(loop, "collect", lambda *args, **kwargs: None)
+    monkeypatch.setattr(loop, "train", interrupted_training)
+    monkeypatch.setattr(loop, "train_in_dream", lambda *args, **kwargs: pytest.fail("the agent stage ran"))
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_loop("reacher", tmp_path, loop.LoopConfig(iterations=2))
+    assert not (tmp_path / "loop.json").exists()

@@ -124,7 +124,8 @@ def tune_decoder(
 ) -> dict[str, Any]:
     """Train the frame decoder of ``checkpoint`` (default: the task's shipped one) alone on the
     training split of the episode store ``episodes``, and write the result to ``out/checkpoint``.
-    Returns the tuning record kept in its config: held-out frame PSNR before and after, steps, time."""
+    Returns the tuning record kept in its config: held-out frame PSNR before and after, steps, time.
+    Ctrl-C writes the decoder tuned so far, then raises ``KeyboardInterrupt``."""
     card = load_task(task)
     out = Path(out)
     ckpt_dir = out / "checkpoint"
@@ -198,4 +199,6 @@ def tune_decoder(
     info = provenance(source.config)
     info["decoder_tuning"] = [*source.config.get("decoder_tuning", []), record]
     save_checkpoint(ckpt_dir, model, card.name, source.start_states, info)
-    return {**record, "interrupted": interrupted} if interrupted else record
+    if interrupted:
+        raise KeyboardInterrupt  # written, then raised on, so that callers stop
+    return record

@@ -91,7 +91,8 @@ def train(
     resume: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Train a world model for ``task`` on the episode store ``episodes``; returns the last metrics."""
+    """Train a world model for ``task`` on the episode store ``episodes``; returns the last metrics.
+    Ctrl-C (or SIGTERM under the CLI) writes a checkpoint to resume from, then raises ``KeyboardInterrupt``."""
     card = load_task(task)
     out = Path(out)
     ckpt_dir = out / "checkpoint"
@@ -178,9 +179,11 @@ def train(
             if step % config.checkpoint_every == 0 or step == config.steps:
                 checkpoint()
     except KeyboardInterrupt:
+        # Saved, then raised on: a caller (the loop, the CLI) must stop rather than go on as if
+        # training had finished.
         log.warning("interrupted at step %d: writing a checkpoint to %s", step, ckpt_dir)
         checkpoint()
-        metrics["interrupted"] = True
+        raise
     finally:
         bar.close()
         writer.close()
