@@ -23,10 +23,16 @@ def test_resume_continues_from_the_saved_step(reacher_episodes, tmp_path):
     train("reacher", reacher_episodes, tmp_path, cfg)
     with pytest.raises(FileExistsError, match="--resume"):
         train("reacher", reacher_episodes, tmp_path, cfg)
-    metrics = train("reacher", reacher_episodes, tmp_path, TrainConfig(**{**cfg.__dict__, "steps": 5}), resume=True)
+    # A checkpoint set aside by a save killed between its two renames still counts as one.
+    (tmp_path / "checkpoint").rename(tmp_path / ".checkpoint.old")
+    with pytest.raises(FileExistsError, match="--resume"):
+        train("reacher", reacher_episodes, tmp_path, cfg)
+    metrics = train("reacher", reacher_episodes, tmp_path, TrainConfig(**{**cfg.__dict__, "steps": 5, "lr": 1e-5}), resume=True)
     assert metrics["step"] == 5
     config = json.loads((tmp_path / "checkpoint" / "config.json").read_text())
-    assert config["training"]["steps"] == 5
+    assert config["training"]["steps"] == 5 and config["training"]["config"]["lr"] == 1e-5
+    # The resumed steps ran at the rate asked for, not the one saved with the optimizer state.
+    assert {g["lr"] for g in json.loads((tmp_path / "checkpoint" / "trainer.json").read_text())["param_groups"]} == {1e-5}
 
 
 def test_init_starts_from_a_checkpoint_and_keeps_its_record(tiny_checkpoint, reacher_episodes, tmp_path):

@@ -99,6 +99,13 @@ def _restore_interrupted(path: Path) -> None:
         _previous(path).rename(path)
 
 
+def holds_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` holds a checkpoint (one set aside by an interrupted save counts, and is put back)."""
+    path = Path(path)
+    _restore_interrupted(path)
+    return (path / "config.json").is_file()
+
+
 def has_training_state(path: str | Path) -> bool:
     """Whether ``path`` holds a checkpoint that training can resume (with its optimizer state)."""
     path = Path(path)

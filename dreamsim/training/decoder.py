@@ -26,7 +26,7 @@ import torch
 from dreamsim.data.store import Episode
 from dreamsim.device import describe_machine, resolve_device
 from dreamsim.files import display_path
-from dreamsim.model.checkpoint import provenance, save_checkpoint
+from dreamsim.model.checkpoint import holds_checkpoint, provenance, save_checkpoint
 from dreamsim.model.world_model import WorldModel, frames_to_float
 from dreamsim.sim.batch import load_for_task
 from dreamsim.tasks import Task, load_task
@@ -129,7 +129,7 @@ def tune_decoder(
     card = load_task(task)
     out = Path(out)
     ckpt_dir = out / "checkpoint"
-    if (ckpt_dir / "config.json").exists():
+    if holds_checkpoint(ckpt_dir):
         raise FileExistsError(f"{out} already holds a checkpoint: choose another --out")
     device = resolve_device(config.device)
     source = load_for_task(card, checkpoint, device)

@@ -19,7 +19,14 @@ import torch
 from dreamsim.data.store import Episode, EpisodeStore, SequenceSampler
 from dreamsim.device import describe_machine, resolve_device
 from dreamsim.files import display_path
-from dreamsim.model.checkpoint import has_training_state, load_checkpoint, load_optimizer, provenance, save_checkpoint
+from dreamsim.model.checkpoint import (
+    has_training_state,
+    holds_checkpoint,
+    load_checkpoint,
+    load_optimizer,
+    provenance,
+    save_checkpoint,
+)
 from dreamsim.model.config import preset
 from dreamsim.model.world_model import WorldModel
 from dreamsim.tasks import Task, load_task
@@ -98,7 +105,7 @@ def train(
     ckpt_dir = out / "checkpoint"
     if resume and not has_training_state(ckpt_dir):
         raise FileNotFoundError(f"nothing to resume in {out}: no training checkpoint at {ckpt_dir}")
-    if not resume and (ckpt_dir / "config.json").exists():
+    if not resume and holds_checkpoint(ckpt_dir):
         raise FileExistsError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another --out")
     if resume and config.init:
         raise ValueError("--init starts a new run from a checkpoint and --resume continues one: pass one of them")
@@ -127,6 +134,8 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-8)
     if resume:
         state = load_optimizer(ckpt_dir, optimizer)
+        for group in optimizer.param_groups:  # the saved state brings back the old rate: use the one asked for
+            group["lr"] = config.lr
         step, wall = int(state["step"]), float(state["wall_time_s"])
         sampler.rng.bit_generator.state = state["sampler_rng"]
         torch.manual_seed(config.seed + step)
