@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
+
+# What ``np.load`` of a truncated or corrupted ``.npz`` raises, besides a missing file or array.
+NPZ_ERRORS = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:

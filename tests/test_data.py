@@ -86,6 +86,15 @@ def test_bad_requests_name_the_fix(tmp_path):
     bad.write_bytes(b"not an npz")
     with pytest.raises(ValueError, match="unreadable"):
         EpisodeStore.read(bad)
+    # A real episode file cut short or with one byte flipped: zipfile and zlib raise their own errors.
+    from synthetic import dot_episode
+
+    good = EpisodeStore(tmp_path / "store").write(dot_episode(np.random.default_rng(0)))
+    data = good.read_bytes()
+    for broken in (data[: len(data) // 2], data[:200] + bytes([data[200] ^ 0xFF]) + data[201:]):
+        bad.write_bytes(broken)
+        with pytest.raises(ValueError, match="delete it and collect again"):
+            EpisodeStore.read(bad)
 
 
 def test_collect_with_an_agent_adds_bounded_exploration_noise(tmp_path):

@@ -82,6 +82,8 @@ def test_checkpoint_round_trip(tmp_path):
     for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.model.state_dict().items(), strict=True):
         assert k == k2 and torch.equal(v, v2)
     assert not list(tmp_path.glob(".ckpt*")), "no temporary folders left behind"
+    modes = {p.name: p.stat().st_mode & 0o777 for p in [tmp_path / "ckpt", *(tmp_path / "ckpt").iterdir()]}
+    assert modes == {"ckpt": 0o755, **{p.name: 0o644 for p in (tmp_path / "ckpt").iterdir()}}  # readable by others
 
 
 def test_a_checkpoint_set_aside_by_an_interrupted_save_is_put_back(tmp_path):
@@ -118,4 +120,10 @@ def test_bad_checkpoints_say_what_is_wrong(tmp_path):
     weights = path / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ValueError, match="corrupted"):
+        load_checkpoint(path)
+
+    path = save_checkpoint(tmp_path / "ckpt3", WorldModel(preset("tiny", 10, 2)), "reacher", _starts())
+    starts = path / "start_states.npz"
+    starts.write_bytes(starts.read_bytes()[:-40])  # truncated: numpy raises zipfile's own error
+    with pytest.raises(ValueError, match="start states .* are corrupted"):
         load_checkpoint(path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamsim.files import write_atomic
+from dreamsim.files import NPZ_ERRORS, write_atomic
 
 _FIELDS = ("frames", "obs", "actions", "rewards", "terminated", "truncated", "qpos", "qvel")
 
@@ -84,7 +84,7 @@ class EpisodeStore:
         try:
             with np.load(path) as data:
                 episode = Episode(**{k: data[k] for k in _FIELDS})
-        except (OSError, KeyError, ValueError) as err:
+        except NPZ_ERRORS as err:
             raise ValueError(f"episode file {path} is unreadable ({err}); delete it and collect again") from err
         episode.check()
         return episode

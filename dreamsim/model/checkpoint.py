@@ -23,6 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from dreamsim.files import NPZ_ERRORS
 from dreamsim.model.config import ModelConfig
 from dreamsim.model.world_model import WorldModel
 
@@ -74,6 +75,9 @@ def save_checkpoint(
             tensors, groups = _optimizer_to_tensors(optimizer)
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "trainer.json").write_text(json.dumps({"param_groups": groups, **(trainer_state or {})}, indent=2))
+        for file in tmp.iterdir():  # mkdtemp (and safetensors) keep files to their owner; checkpoints are for sharing
+            file.chmod(0o644)
+        tmp.chmod(0o755)
         if path.exists():
             shutil.rmtree(old, ignore_errors=True)
             path.rename(old)
@@ -168,7 +172,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", task: 
     try:
         with np.load(path / "start_states.npz") as data:
             start_states = {k: data[k] for k in START_FIELDS}
-    except (OSError, KeyError, ValueError) as err:
+    except NPZ_ERRORS as err:
         raise ValueError(f"checkpoint start states {path / 'start_states.npz'} are corrupted or missing ({err})") from err
     if start_states["obs"].shape[1:] != (cfg.state_dim,):
         raise ValueError(f"start states in {path} have obs shape {start_states['obs'].shape}, model expects D={cfg.state_dim}")
