@@ -130,3 +130,14 @@ def test_validate_names_an_empty_episode_folder_before_any_rollout(tiny_checkpoi
     with pytest.raises(ValueError, match="dreamsim collect reacher"):
         validate(tiny_checkpoint, tmp_path / "report", ValidateConfig(episodes=str(tmp_path / "empty")))
     assert not (tmp_path / "report").exists()
+
+
+def test_validate_refuses_another_tasks_episodes_before_any_rollout(tiny_checkpoint, tmp_path):
+    from synthetic import dot_episode
+
+    from dreamsim.data import EpisodeStore
+
+    EpisodeStore(tmp_path / "dots").write(dot_episode(np.random.default_rng(0)))  # 2-d states, not Reacher's 10
+    with pytest.raises(ValueError, match=r"sizes \(2, 2, 16\), the model in .* \(10, 2, 64\): collect them for reacher"):
+        validate(tiny_checkpoint, tmp_path / "report", ValidateConfig(episodes=str(tmp_path / "dots")))
+    assert not (tmp_path / "report").exists()

@@ -31,7 +31,7 @@ from dreamsim.model.world_model import WorldModel, frames_to_float
 from dreamsim.sim.batch import load_for_task
 from dreamsim.tasks import Task, load_task
 from dreamsim.training.evaluation import fidelity, stack_episodes
-from dreamsim.training.trainer import read_split
+from dreamsim.training.trainer import check_fit, read_split
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,7 @@ def tune_decoder(
     source = load_for_task(card, checkpoint, device)
     train_eps, val_eps = read_split(card, episodes, config.eval_episodes)
     model = source.model
-    if train_eps[0].obs.shape[1] != model.cfg.state_dim or train_eps[0].frames.shape[1] != model.cfg.frame_size:
-        raise ValueError(f"episodes in {episodes} do not match the {card.name} model in {source.path}: collect them for its task")
+    check_fit(model.cfg, train_eps[0], episodes, source.path, card.name)
 
     torch.manual_seed(config.seed)
     tick = time.perf_counter()

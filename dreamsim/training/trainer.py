@@ -27,7 +27,7 @@ from dreamsim.model.checkpoint import (
     provenance,
     save_checkpoint,
 )
-from dreamsim.model.config import preset
+from dreamsim.model.config import ModelConfig, preset
 from dreamsim.model.world_model import WorldModel
 from dreamsim.tasks import Task, load_task
 from dreamsim.training.evaluation import fidelity
@@ -86,6 +86,17 @@ def read_split(card: Task, episodes: str | Path, eval_episodes: int) -> tuple[li
     return train_eps, [store.read(p) for p in val_paths[:eval_episodes]] or train_eps[:eval_episodes]
 
 
+def check_fit(cfg: ModelConfig, episode: Episode, episodes: str | Path, checkpoint: str | Path, task: str) -> None:
+    """Refuse episodes whose state, action or frame sizes differ from the model's (another task's)."""
+    sizes = (episode.obs.shape[1], episode.actions.shape[1], episode.frames.shape[1])
+    expected = (cfg.state_dim, cfg.action_dim, cfg.frame_size)
+    if sizes != expected:
+        raise ValueError(
+            f"episodes in {episodes} have state, action and frame sizes {sizes}, the model in {checkpoint} "
+            f"{expected}: collect them for {task}"
+        )
+
+
 def _to_torch(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: torch.as_tensor(v).to(device, non_blocking=True) for k, v in batch.items()}
 
@@ -122,9 +133,7 @@ def train(
     if start:
         saved = load_checkpoint(start, device, task=card.name)
         model, preset_name = saved.model.train(), saved.config.get("preset", preset_name)
-        cfg, frame_size = model.cfg, train_eps[0].frames.shape[1]
-        if (cfg.state_dim, cfg.action_dim, cfg.frame_size) != (state_dim, action_dim, frame_size):
-            raise ValueError(f"episodes in {episodes} do not match the model in {saved.path}: collect them for {card.name}")
+        check_fit(model.cfg, train_eps[0], episodes, saved.path, card.name)
         history = saved.config.get("init", {}) if resume else {"source": display_path(saved.path), **provenance(saved.config)}
     else:
         model_cfg = preset(preset_name, state_dim, action_dim, card.frame_size)

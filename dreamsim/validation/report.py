@@ -25,6 +25,7 @@ from dreamsim.model.checkpoint import Checkpoint, load_checkpoint, read_config
 from dreamsim.sim.batch import load_for_task
 from dreamsim.tasks import Task, list_tasks, load_task, make_real
 from dreamsim.training.evaluation import fidelity, fidelity_table
+from dreamsim.training.trainer import check_fit
 from dreamsim.validation.matched import METRICS, Rollout, check_settings, horizon_curves, matched_rollouts
 from dreamsim.validation.transfer import transfer_gap
 
@@ -69,6 +70,7 @@ def heldout_fidelity(task: Task, ckpt: Checkpoint, episodes: str | Path) -> dict
     if len(store) == 0:
         raise ValueError(f"no episodes in {episodes}: collect held-out ones with `dreamsim collect {task.name} --out DIR`")
     eps = list(store.episodes())
+    check_fit(ckpt.model.cfg, eps[0], episodes, display_path(ckpt.path), task.name)
     metrics = fidelity(ckpt.model, eps, task.horizons)
     metrics["checkpoint"] = display_path(ckpt.path)
     metrics["episode_folder"] = str(episodes)
