@@ -1,21 +1,53 @@
 """Gymnasium ids: ``DreamSim-v0`` (the default task) and ``DreamSim/<Task>-v0`` per task card.
 
-Registration names entry points as strings, so ``import dreamsim`` does not load torch or the model.
+Each id's entry points are the strings ``dreamsim.registration:make_<task>`` and
+``make_vec_<task>`` (so the spec stays serialisable), resolved by this module's ``__getattr__`` to
+small creators that import the simulator only when called: ``import dreamsim`` loads no torch.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import gymnasium as gym
 
 from dreamsim.tasks import list_tasks, load_task
 
 DEFAULT_TASK = "reacher"
-ENTRY_POINT = "dreamsim.sim.env:make_env"
-VECTOR_ENTRY_POINT = "dreamsim.sim.vector:DreamSimVectorEnv"
 
 
 def task_id(task: str) -> str:
     return f"DreamSim/{load_task(task).title}-v0"
+
+
+class _Creator:
+    """One task's entry point. Its id carries the task's time limit, so another ``task`` is refused
+    rather than simulated under the wrong limit."""
+
+    metadata = {"render_modes": ["rgb_array"]}  # read by gym.make, which wraps other render modes
+
+    def __init__(self, task: str, vector: bool):
+        self.task, self.vector = task, vector
+
+    def __call__(self, **kwargs: Any) -> Any:
+        if kwargs.get("task", self.task) != self.task:
+            raise ValueError(
+                f"this id simulates {self.task} under its time limit; for {kwargs['task']} use {task_id(kwargs['task'])!r}"
+            )
+        if self.vector:
+            from dreamsim.sim.vector import DreamSimVectorEnv
+
+            return DreamSimVectorEnv(**kwargs)
+        from dreamsim.sim.env import make_env
+
+        return make_env(**kwargs)
+
+
+def __getattr__(name: str) -> _Creator:
+    for prefix, vector in (("make_vec_", True), ("make_", False)):
+        if name.startswith(prefix) and name[len(prefix) :] in list_tasks():
+            return _Creator(name[len(prefix) :], vector)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register_envs() -> list[str]:
@@ -23,15 +55,14 @@ def register_envs() -> list[str]:
     ids = []
     for name in list_tasks():
         card = load_task(name)
-        pairs = [(task_id(name), card)] + ([("DreamSim-v0", card)] if name == DEFAULT_TASK else [])
-        for env_id, c in pairs:
+        for env_id in [task_id(name)] + (["DreamSim-v0"] if name == DEFAULT_TASK else []):
             if env_id not in gym.registry:
                 gym.register(
                     id=env_id,
-                    entry_point=ENTRY_POINT,
-                    vector_entry_point=VECTOR_ENTRY_POINT,
-                    kwargs={"task": c.name},
-                    max_episode_steps=c.episode_length,
+                    entry_point=f"{__name__}:make_{card.name}",
+                    vector_entry_point=f"{__name__}:make_vec_{card.name}",
+                    kwargs={"task": card.name},
+                    max_episode_steps=card.episode_length,
                 )
             ids.append(env_id)
     return ids

@@ -39,6 +39,21 @@ def test_ids_are_registered():
     for task in dreamsim.list_tasks():
         assert task_id(task) in ids
     assert gym.spec("DreamSim-v0").kwargs["task"] == "reacher"
+    assert '"entry_point": "dreamsim.registration:make_hopper"' in gym.spec(task_id("hopper")).to_json()
+
+
+def test_an_id_refuses_another_task_whose_time_limit_it_lacks():
+    for make in (gym.make, lambda *a, **k: gym.make_vec(*a, num_envs=2, **k)):
+        with pytest.raises(ValueError, match="simulates reacher under its time limit; for hopper use 'DreamSim/Hopper-v0'"):
+            make("DreamSim-v0", task="hopper")
+
+
+def test_gym_make_wraps_the_render_modes_it_knows(tiny_checkpoint):
+    env = gym.make("DreamSim-v0", checkpoint=str(tiny_checkpoint), render_mode="rgb_array_list")
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    frames = env.render()
+    assert len(frames) == 2 and frames[0].shape == (64, 64, 3)
 
 
 def test_state_mode_copies_the_real_spaces(tiny_checkpoint):
