@@ -80,6 +80,10 @@ def test_same_seed_same_rollout(tiny_checkpoint):
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
     assert any(not np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+    # Seeds that differ only above bit 31 are still different seeds (the same actions, other noise).
+    env = _make(tiny_checkpoint)
+    first, high = ([env.reset(seed=s)[0], *(env.step(np.full(2, 0.5, np.float32))[0] for _ in range(5))] for s in (7, 7 + 2**31))
+    assert not np.array_equal(np.stack(first), np.stack(high))
 
 
 def test_step_predicts_observation_reward_and_frame(tiny_checkpoint):

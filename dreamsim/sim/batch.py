@@ -27,6 +27,14 @@ from dreamsim.tasks import Task, load_task, make_real
 _DRAW_SALT = 0x2545F491  # keeps start-state draws apart from the step noise of the same seed
 
 
+def _seed31(seed: int) -> int:
+    """The 31-bit seed the hash takes: seeds below 2**31 as they are, larger ones mixed down (not
+    cut), so that seeds differing only in their high bits still differ."""
+    if 0 <= seed < 2**31:
+        return seed
+    return int(np.random.SeedSequence(abs(seed)).generate_state(1)[0]) & 0x7FFFFFFF
+
+
 def load_for_task(task: Task, checkpoint: str | Path | None, device: torch.device) -> Checkpoint:
     """Load ``checkpoint`` (or the task's shipped one in ``assets/<task>``), checking its task."""
     path = Path(checkpoint) if checkpoint is not None else assets_dir() / task.name
@@ -129,7 +137,7 @@ class BatchSim:
         """Seed each env (``None`` keeps an env's seed); the next reset is its first episode."""
         for i, s in enumerate(seeds):
             if s is not None:
-                self.env_seeds[i] = int(s) & 0x7FFFFFFF
+                self.env_seeds[i] = _seed31(int(s))
                 self.episodes[i] = 0
 
     def reset(self, envs: Iterable[int] | None = None, context: dict[str, Any] | None = None) -> Any:
