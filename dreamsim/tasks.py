@@ -114,6 +114,8 @@ class ActionRepeat(gym.Wrapper):
     def __init__(self, env: gym.Env, repeat: int):
         super().__init__(env)
         self.repeat = repeat
+        if "render_fps" in env.metadata:  # a step now spans `repeat` frames: videos play at real speed
+            self.metadata = {**env.metadata, "render_fps": env.metadata["render_fps"] / repeat}
 
     def step(self, action):  # type: ignore[no-untyped-def]
         total = 0.0

@@ -112,8 +112,10 @@ def test_reset_from_a_real_context(tiny_checkpoint, reacher_episodes):
     assert any(differs)
     with pytest.raises(ValueError, match="'frame'"):
         env.reset(options={"obs": ep.obs[5]})
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match=r"'obs' has shape \(3,\), expected \(10,\)"):
         env.reset(options={"obs": ep.obs[5][:3], "frame": ep.frames[5]})
+    with pytest.raises(ValueError, match=r"'obs' has shape \(1, 10\), expected \(10,\) \(one observation\)"):
+        env.reset(options={"obs": ep.obs[5:6], "frame": ep.frames[5]})
 
 
 def test_truncates_at_the_card_episode_length(tiny_checkpoint, never_terminates):

@@ -29,6 +29,14 @@ def test_make_real_renders_the_card_frame(task):
     assert frame.shape == (card.frame_size, card.frame_size, 3) and frame.dtype == np.uint8
 
 
+def test_action_repeat_slows_the_twins_frame_rate_to_real_time():
+    card = load_task("hopper")
+    assert card.action_repeat == 2
+    env = make_real(card, render=False)
+    assert env.metadata["render_fps"] == env.unwrapped.metadata["render_fps"] / 2  # one step spans two frames
+    env.close()
+
+
 def test_reacher_camera_shows_arm_and_target():
     env = make_real("reacher")
     env.reset(seed=3)

@@ -52,6 +52,20 @@ def test_vector_env_matches_single_envs_with_the_same_seeds(tiny_checkpoint):
         np.testing.assert_allclose(v_rew[:, i], s_rew, rtol=1e-4, atol=1e-4)
 
 
+def test_reset_mask_resets_only_the_masked_envs(tiny_checkpoint, never_terminates):
+    vec = DreamSimVectorEnv(3, checkpoint=tiny_checkpoint)
+    fresh, _ = vec.reset(seed=0)
+    for _ in range(3):
+        stepped, *_ = vec.step(np.full((3, 2), 0.5, np.float32))
+    obs, _ = vec.reset(seed=0, options={"reset_mask": np.array([True, False, True])})
+    assert vec.sim.state.t.tolist() == [0, 3, 0]
+    np.testing.assert_allclose(obs[1], stepped[1], rtol=1e-5, atol=1e-5)  # env 1 goes on where it was
+    np.testing.assert_allclose(obs[[0, 2]], fresh[[0, 2]], rtol=1e-5, atol=1e-5)  # the same seeds, the same starts
+    for bad in (np.array([1, 0, 1]), np.array([True, False]), np.zeros(3, bool)):
+        with pytest.raises(ValueError, match="reset_mask"):
+            vec.reset(options={"reset_mask": bad})
+
+
 def test_vector_env_autoresets_on_the_next_step(tiny_checkpoint):
     vec = DreamSimVectorEnv(2, checkpoint=tiny_checkpoint)
     vec.reset(seed=0)
@@ -120,6 +134,24 @@ def test_vector_reset_from_real_contexts(tiny_checkpoint, reacher_episodes):
     assert obs.shape == (2, vec.single_observation_space.shape[0]) and not np.array_equal(obs[0], obs[1])
     with pytest.raises(ValueError, match="expected"):
         vec.reset(options={"obs": ep.obs[[3]], "frame": ep.frames[[3]]})
+
+
+def test_sb3_vec_env_resets_from_set_options_once(tiny_checkpoint, reacher_episodes):
+    from dreamsim.data import EpisodeStore
+
+    ep = EpisodeStore.read(EpisodeStore(reacher_episodes).paths()[0])
+    env = DreamSimVecEnv("DreamSim-v0", num_envs=2, checkpoint=tiny_checkpoint, obs_mode="latent")
+    sim = BatchSim("reacher", 2, checkpoint=tiny_checkpoint, device="cpu", obs_mode="latent")
+    sim.seed([0, 1])
+    expected = sim.to_numpy(sim.reset(context={"obs": ep.obs[[3, 40]], "frame": ep.frames[[3, 40]]}))
+    env.seed(0)
+    env.set_options([{"obs": ep.obs[i], "frame": ep.frames[i]} for i in (3, 40)])
+    np.testing.assert_allclose(env.reset(), expected, rtol=1e-5, atol=1e-5)
+    env.seed(0)
+    assert not np.allclose(env.reset(), expected)  # the options served one reset: drawn start states now
+    env.set_options([{"obs": ep.obs[3], "frame": ep.frames[3]}, {}])
+    with pytest.raises(ValueError, match="give one to every env"):
+        env.reset()
 
 
 @pytest.mark.parametrize("algo", ["PPO", "SAC"])

@@ -34,10 +34,21 @@ class DreamSimVecEnv(VecEnv):
         self._actions: torch.Tensor | None = None
 
     def reset(self) -> VecEnvObs:
+        """Seeds from ``seed()`` and a start context from ``set_options({"obs": ..., "frame": ...})``
+        (one real observation per env, or the same for all) apply to this reset only, as in SB3."""
         self.sim.seed(self._seeds)
-        obs = self.sim.to_numpy(self.sim.reset())
+        obs = self.sim.to_numpy(self.sim.reset(context=self._context()))
         self._reset_seeds()
+        self._reset_options()
         return obs
+
+    def _context(self) -> dict[str, np.ndarray] | None:
+        given = [("obs" in o or "frame" in o) for o in self._options]
+        if not any(given):
+            return None
+        if not all(given):
+            raise ValueError("set_options gave a start context ('obs', 'frame') to some envs only: give one to every env")
+        return {k: np.stack([np.asarray(o[k]) for o in self._options]) for k in ("obs", "frame") if k in self._options[0]}
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = self.sim.check_actions(np.asarray(actions).reshape(self.num_envs, -1))

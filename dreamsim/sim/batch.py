@@ -104,7 +104,7 @@ class BatchSim:
         real = make_real(self.task, render=False)
         self.state_space: spaces.Box = real.observation_space  # type: ignore[assignment]
         self.action_space: spaces.Box = real.action_space  # type: ignore[assignment]
-        self.real_fps = float(real.metadata.get("render_fps", 20)) / self.task.action_repeat
+        self.real_fps = float(real.metadata.get("render_fps", 20))  # per real step, action repeat included
         real.close()
         cfg = ckpt.model.cfg
         if self.state_space.shape != (cfg.state_dim,) or self.action_space.shape != (cfg.action_dim,):
@@ -186,6 +186,12 @@ class BatchSim:
         if self.uncertainty_penalty:
             reward = reward - self.uncertainty_penalty * info["disagreement"]
         return obs, reward, terminated, truncated, info
+
+    def observe(self) -> Any:
+        """The current observation of every env (what the last ``step`` or ``reset`` returned for it)."""
+        if self.state is None:
+            raise RuntimeError("call reset() before observe()")
+        return self.core.observe(self.state)
 
     def render(self) -> torch.Tensor:
         """Predicted uint8 frames ``(N, H, W, 3)``."""

@@ -65,7 +65,13 @@ class DreamSimEnv(gym.Env):
             self.sim.seed([seed])
         context = None
         if options and ("obs" in options or "frame" in options):
-            context = {k: np.asarray(v)[None] for k, v in options.items() if k in ("obs", "frame")}
+            context = {k: np.asarray(v) for k, v in options.items() if k in ("obs", "frame")}
+            size = self.task.frame_size
+            expected = {"obs": self.sim.state_space.shape, "frame": (size, size, 3)}
+            for k, v in context.items():
+                if v.shape != expected[k]:
+                    raise ValueError(f"reset option {k!r} has shape {v.shape}, expected {expected[k]} (one observation)")
+            context = {k: v[None] for k, v in context.items()}
         return self._first(self.sim.to_numpy(self.sim.reset(context=context))), {}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:

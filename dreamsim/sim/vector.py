@@ -53,17 +53,33 @@ class DreamSimVectorEnv(VectorEnv):
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        """``seed``: an int seeds env ``i`` with ``seed + i``; a list gives each env its own."""
+        """``seed``: an int seeds env ``i`` with ``seed + i``; a list gives each env its own.
+        ``options["reset_mask"]`` (bool ``(N,)``, as Gymnasium's vector envs take it) resets only
+        those envs (and seeds only them); the others keep their episodes and observations."""
         super().reset(seed=seed if isinstance(seed, int) else None)
-        if isinstance(seed, int):
-            self.sim.seed([seed + i for i in range(self.num_envs)])
-        elif seed is not None:
-            if len(seed) != self.num_envs:
-                raise ValueError(f"got {len(seed)} seeds for {self.num_envs} envs")
-            self.sim.seed(seed)
-        self._autoreset[:] = False
+        seeds: list[int | None] = (
+            [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else list(seed or [None] * self.num_envs)
+        )
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
+        mask = self._reset_mask(options)
+        self.sim.seed([s if m else None for s, m in zip(seeds, mask, strict=True)])
+        self._autoreset[mask] = False
         context = options if options and ("obs" in options or "frame" in options) else None
-        return self.sim.to_numpy(self.sim.reset(context=context)), {}
+        if mask.all():
+            return self.sim.to_numpy(self.sim.reset(context=context)), {}
+        self.sim.reset(np.flatnonzero(mask).tolist(), context=context)  # context rows: the masked envs'
+        return self.sim.to_numpy(self.sim.observe()), {}
+
+    def _reset_mask(self, options: dict[str, Any] | None) -> np.ndarray:
+        if not options or "reset_mask" not in options:
+            return np.ones(self.num_envs, bool)
+        mask = options["reset_mask"]
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+            raise ValueError(f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},), got {mask!r}")
+        if not mask.any():
+            raise ValueError("options['reset_mask'] resets no env: set at least one True")
+        return mask
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         step = self.sim.step(self.sim.check_actions(actions))
