@@ -3,12 +3,14 @@ never sees half a file and an interrupted write leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # What ``np.load`` of a truncated or corrupted ``.npz`` raises, besides a missing file or array.
 NPZ_ERRORS = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
@@ -32,6 +34,14 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
 
 def write_text(path: str | Path, text: str) -> Path:
     return write_atomic(path, lambda p: p.write_text(text))
+
+
+def read_json(path: str | Path, remedy: str) -> Any:
+    """The JSON in ``path``; a damaged file raises ``ValueError`` naming it and ``remedy``."""
+    try:
+        return json.loads(Path(path).read_text())
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path} is not valid JSON ({err}): {remedy}") from err
 
 
 def display_path(path: str | Path) -> str:

@@ -20,7 +20,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
 from dreamsim.control import PolicyAgent, RandomAgent, evaluate
-from dreamsim.files import write_atomic, write_text
+from dreamsim.files import read_json, write_atomic, write_text
 from dreamsim.tasks import Task, load_task, make_real
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "ppo": PPO}
@@ -177,7 +177,7 @@ def finished_run(out: str | Path, dream_steps: int) -> dict[str, Any] | None:
     out = Path(out)
     if not (out / "returns.json").is_file() or not (out / "policy.zip").is_file():
         return None
-    summary = json.loads((out / "returns.json").read_text())
+    summary = read_json(out / "returns.json", "delete it to run the agent stage again")
     steps = summary["final"]["dream_steps"]
     if steps < dream_steps or load_policy(out / "policy.zip").num_timesteps != steps:
         return None

@@ -23,7 +23,7 @@ from typing import Any
 
 from dreamsim.control import Agent, PolicyAgent
 from dreamsim.data import EpisodeStore, collect, collect_with_agent
-from dreamsim.files import write_text
+from dreamsim.files import read_json, write_text
 from dreamsim.imagination import ALGOS, DreamTrainConfig, finished_run, load_policy, train_in_dream
 from dreamsim.model.checkpoint import has_training_state
 from dreamsim.tasks import Task, load_task
@@ -74,7 +74,9 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
     out = Path(out)
     episodes, model_run, agent_dir = out / "episodes", out / "model", out / "agent"
     state_path = out / "loop.json"
-    state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.is_file() else {"task": card.name, "history": []}
+    state: dict[str, Any] = {"task": card.name, "history": []}
+    if state_path.is_file():
+        state = read_json(state_path, "it holds the loop's history: restore it, or start over with another --out")
     if state["task"] != card.name:
         raise ValueError(f"{out} holds a loop for {state['task']!r}, not {card.name!r}: choose another --out")
     writer = SummaryWriter(str(out / "tb"))

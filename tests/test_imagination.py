@@ -125,6 +125,9 @@ def test_loop_rejects_bad_settings_and_another_tasks_folder(tmp_path):
         LoopConfig(num_envs=0)
     with pytest.raises(ValueError, match="at least 1"):
         LoopConfig(eval_episodes=0)
+    (tmp_path / "loop.json").write_text('{"task": "reacher", "hist')  # cut short
+    with pytest.raises(ValueError, match="loop.json is not valid JSON .*restore it, or start over with another --out"):
+        run_loop("reacher", tmp_path, LoopConfig())
     (tmp_path / "loop.json").write_text(json.dumps({"task": "hopper", "history": []}))
     with pytest.raises(ValueError, match="holds a loop for 'hopper'"):
         run_loop("reacher", tmp_path, LoopConfig())

@@ -111,6 +111,12 @@ def test_bad_checkpoints_say_what_is_wrong(tmp_path):
     with pytest.raises(ValueError, match="do not match its config"):
         load_checkpoint(path)
 
+    del config["task"]
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="names no task"):
+        load_checkpoint(path)
+    config["task"] = "reacher"
+
     config["format_version"] = 99
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="format_version 99"):

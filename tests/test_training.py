@@ -31,6 +31,8 @@ def test_resume_continues_from_the_saved_step(reacher_episodes, tmp_path):
     assert metrics["step"] == 5
     config = json.loads((tmp_path / "checkpoint" / "config.json").read_text())
     assert config["training"]["steps"] == 5 and config["training"]["config"]["lr"] == 1e-5
+    with pytest.raises(ValueError, match="trained with preset 'tiny': resume it without --preset small"):
+        train("reacher", reacher_episodes, tmp_path, TrainConfig(**{**cfg.__dict__, "steps": 9, "preset": "small"}), resume=True)
     # The resumed steps ran at the rate asked for, not the one saved with the optimizer state.
     assert {g["lr"] for g in json.loads((tmp_path / "checkpoint" / "trainer.json").read_text())["param_groups"]} == {1e-5}
 

@@ -144,6 +144,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
             f"checkpoint {path} has format_version {config.get('format_version')}, this DreamSim reads "
             f"{FORMAT_VERSION}: use the matching DreamSim version or retrain"
         )
+    if not isinstance(config.get("task"), str):
+        raise ValueError(f"checkpoint config {file} names no task (its 'task' key): re-export or retrain the checkpoint")
     return config
 
 

@@ -133,6 +133,8 @@ def train(
     if start:
         saved = load_checkpoint(start, device, task=card.name)
         model, preset_name = saved.model.train(), saved.config.get("preset", preset_name)
+        if resume and config.preset and config.preset != preset_name:
+            raise ValueError(f"{saved.path} was trained with preset {preset_name!r}: resume it without --preset {config.preset}")
         check_fit(model.cfg, train_eps[0], episodes, saved.path, card.name)
         history = saved.config.get("init", {}) if resume else {"source": display_path(saved.path), **provenance(saved.config)}
     else:
