@@ -136,6 +136,11 @@ def test_vector_reset_from_real_contexts(tiny_checkpoint, reacher_episodes):
         vec.reset(options={"obs": ep.obs[[3]], "frame": ep.frames[[3]]})
 
 
+def test_sb3_vec_env_refuses_a_task_other_than_its_ids():
+    with pytest.raises(ValueError, match="DreamSim-v0 simulates reacher; for hopper pass .*DreamSimVecEnv\\('hopper'\\)"):
+        DreamSimVecEnv("DreamSim-v0", task="hopper")
+
+
 def test_sb3_vec_env_resets_from_set_options_once(tiny_checkpoint, reacher_episodes):
     from dreamsim.data import EpisodeStore
 

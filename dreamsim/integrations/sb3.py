@@ -28,6 +28,9 @@ class DreamSimVecEnv(VecEnv):
     def __init__(self, env: str | Task = "DreamSim-v0", num_envs: int = 1, **kwargs: Any):
         kwargs.pop("render_mode", None)  # frames always come from get_images()/render()
         task = gym.spec(env).kwargs["task"] if isinstance(env, str) and env in gym.registry else env
+        asked = kwargs.pop("task", task)
+        if asked != task:
+            raise ValueError(f"{env} simulates {task}; for {asked} pass its id or task name as env: DreamSimVecEnv({asked!r})")
         self.sim = BatchSim(task, num_envs, **kwargs)
         self.render_mode = "rgb_array"  # read by VecEnv.__init__
         super().__init__(num_envs, self.sim.observation_space, self.sim.action_space)
