@@ -141,3 +141,26 @@ def test_validate_refuses_another_tasks_episodes_before_any_rollout(tiny_checkpo
     with pytest.raises(ValueError, match=r"sizes \(2, 2, 16\), the model in .* \(10, 2, 64\): collect them for reacher"):
         validate(tiny_checkpoint, tmp_path / "report", ValidateConfig(episodes=str(tmp_path / "dots")))
     assert not (tmp_path / "report").exists()
+
+
+def test_a_report_that_fails_midway_leaves_the_old_one_whole(tiny_checkpoint, tmp_path, monkeypatch):
+    import dreamsim.validation.report as report
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.md").write_text("old report")
+    (out / "notes.txt").write_text("a reader's own file")
+
+    def no_ffmpeg(rollouts, path):
+        raise OSError("ffmpeg not found")
+
+    monkeypatch.setattr(report, "_video", no_ffmpeg)
+    with pytest.raises(OSError, match="ffmpeg"):
+        validate(tiny_checkpoint, out, ValidateConfig(starts=2, horizon=5, transfer_episodes=2))
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "report.md"]
+    assert (out / "report.md").read_text() == "old report"
+    assert [p.name for p in tmp_path.iterdir()] == ["report"], "no staging folder left behind"
+    monkeypatch.undo()
+    assert validate(tiny_checkpoint, out, ValidateConfig(starts=2, horizon=5, transfer_episodes=2)) == out / "report.md"
+    assert {"errors.png", "rollouts.mp4", "report.json", "notes.txt"} <= {p.name for p in out.iterdir()}
+    assert "## Transfer gap" in (out / "report.md").read_text()

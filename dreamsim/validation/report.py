@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -127,15 +129,24 @@ def validate(
         "transfer": transfer,
         **(extra or {}),
     }
-    if heldout is not None:
-        report["heldout"] = heldout
-        write_text(out / "fidelity.json", json.dumps(heldout, indent=2) + "\n")
-        title = f"# Fidelity of {display_path(ckpt.path)} on {heldout['episodes']} held-out {task.gym_id} episodes\n\n"
-        write_text(out / "fidelity.md", title + _heldout_markdown(task, heldout))
-    _plot(curves, out / "errors.png", task)
-    _video(rollouts, out / "rollouts.mp4")
-    write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
-    return write_text(out / "report.md", _markdown(task, report))
+    # Every file is written to a staging folder first and moved in only once all exist, so a failure
+    # (no ffmpeg, say) cannot leave new numbers beside an old report.md.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.staging-") as tmp:
+        stage = Path(tmp)
+        if heldout is not None:
+            report["heldout"] = heldout
+            write_text(stage / "fidelity.json", json.dumps(heldout, indent=2) + "\n")
+            title = f"# Fidelity of {display_path(ckpt.path)} on {heldout['episodes']} held-out {task.gym_id} episodes\n\n"
+            write_text(stage / "fidelity.md", title + _heldout_markdown(task, heldout))
+        _plot(curves, stage / "errors.png", task)
+        _video(rollouts, stage / "rollouts.mp4")
+        write_text(stage / "report.json", json.dumps(report, indent=2) + "\n")
+        write_text(stage / "report.md", _markdown(task, report))
+        out.mkdir(exist_ok=True)
+        for file in sorted(stage.iterdir(), key=lambda f: f.name == "report.md"):  # report.md last
+            os.replace(file, out / file.name)
+    return out / "report.md"
 
 
 def _plot(curves: dict[str, dict[str, list[float]]], path: Path, task: Task) -> None:
