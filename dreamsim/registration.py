@@ -7,6 +7,7 @@ small creators that import the simulator only when called: ``import dreamsim`` l
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -37,6 +38,8 @@ class _Creator:
         if self.vector:
             from dreamsim.sim.vector import DreamSimVectorEnv
 
+            if kwargs.get("max_episode_steps") == -1:  # gym.make's "no time limit"; make_vec passes it through
+                kwargs["max_episode_steps"] = sys.maxsize
             return DreamSimVectorEnv(**kwargs)
         from dreamsim.sim.env import make_env
 

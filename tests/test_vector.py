@@ -35,6 +35,14 @@ def _single_rollout(env, seed, actions):
     return np.array(observations), np.array(rewards)
 
 
+def test_make_vec_takes_gyms_no_time_limit(tiny_checkpoint, never_terminates):
+    env = gym.make_vec("DreamSim-v0", num_envs=2, checkpoint=tiny_checkpoint, max_episode_steps=-1)
+    env.reset(seed=0)
+    for _ in range(60):  # past the card's 50 steps
+        *_, terminated, truncated, _ = env.step(np.zeros((2, 2), np.float32))
+        assert not (terminated | truncated).any()
+
+
 def test_vector_env_matches_single_envs_with_the_same_seeds(tiny_checkpoint):
     n, steps = 3, 12
     actions = np.random.default_rng(0).uniform(-1, 1, (steps, n, 2)).astype(np.float32)

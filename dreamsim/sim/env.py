@@ -94,6 +94,9 @@ class DreamSimEnv(gym.Env):
             return None
         return self.sim.render()[0].cpu().numpy()
 
+    def close(self) -> None:
+        self.sim.state = None  # the batch state's tensors; the model goes with the env
+
     @staticmethod
     def _first(obs: Any) -> Any:
         return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]

@@ -81,6 +81,9 @@ class DreamSimVectorEnv(VectorEnv):
             raise ValueError("options['reset_mask'] resets no env: set at least one True")
         return mask
 
+    def close_extras(self, **kwargs: Any) -> None:
+        self.sim.state = None
+
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         step = self.sim.step(self.sim.check_actions(actions))
         obs = self.sim.to_numpy(step[0])
