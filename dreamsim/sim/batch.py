@@ -67,7 +67,7 @@ class BatchSim:
     (as in MOPO), so that states the model is unsure of pay less.
 
     ``max_episode_steps`` overrides the card's episode length, and ``start_episodes`` (an episode
-    folder) replaces the shipped start states with up to ``MAX_STARTS`` observations drawn from
+    folder) replaces the shipped start states with about ``MAX_STARTS`` observations drawn from
     anywhere in those real episodes. Together they give MBPO's branched rollouts: short imagined
     episodes that start from real states, so the model's error has few steps to compound and the
     agent sees the states its real data holds, not only the resets."""
