@@ -180,7 +180,12 @@ def _record_horizon(init, horizons):
 def test_mean_ci95_uses_student_t():
     mean, half = mean_ci95([1.0, 2.0, 3.0])
     assert mean == 2.0 and half == pytest.approx(4.303 / np.sqrt(3), rel=1e-3)
-    assert mean_ci95([5.0]) == (5.0, 0.0)
+    mean, half = mean_ci95([5.0])
+    assert mean == 5.0 and np.isnan(half)  # one sample has no spread to speak of
+    # Past the table: t(31) = 2.0395, t(60) = 2.0003, t(120) = 1.9799 (exact quantiles).
+    from dreamsim.stats import t95
+
+    assert [t95(df) for df in (31, 60, 120)] == pytest.approx([2.0395, 2.0003, 1.9799], abs=1e-3)
 
 
 def test_terminal_value_is_added_after_the_horizon(dot_run):
