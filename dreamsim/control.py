@@ -2,7 +2,8 @@
 
 An agent is anything with ``needs_frames``, ``reset(env)`` and ``act(obs, frame) -> action``:
 ``RandomAgent`` and ``ConstantAgent`` (floors), ``PolicyAgent`` (an SB3 policy), the planners' ``MPCAgent``.
-``evaluate`` runs one for whole real episodes and reports returns with a 95% CI.
+``evaluate`` runs one for whole real episodes and reports returns with a 95% CI. An agent may also
+have ``executed(action)``: a caller that changes the action (exploration noise) reports what ran.
 """
 
 from __future__ import annotations

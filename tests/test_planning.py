@@ -88,6 +88,12 @@ def test_warm_start_shifts_the_previous_plan():
     planner.plan(start=None)
     # With a tiny std every candidate sits on the warm start: the old plan from step 1 on, then zero.
     assert torch.allclose(objective.seen[0][0, :2], planner.to_env(first[1:]), atol=0.01)
+    # PlaNet's CEM keeps no plan between steps: every call starts from zero.
+    objective.seen.clear()
+    planner.config = PlannerConfig(method="cem", horizon=3, samples=64, elites=8, iterations=1, warm_start=False, **still)
+    planner.plan(start=None)
+    assert torch.allclose(objective.seen[0][0], planner.to_env(torch.zeros(3, 2)), atol=0.01)
+    assert not planner_config("planet-cem").warm_start and planner_config("tdmpc2-mppi").warm_start
     planner.reset()
     assert planner.plan_mean is None
 
@@ -143,6 +149,32 @@ def test_mpc_agent_acts_in_the_real_env_from_frames_and_state(tiny_checkpoint):
     assert result["lengths"] == [4] and np.isfinite(result["return_mean"]) and result["ms_per_action"] > 0
     with pytest.raises(ValueError, match="needs the real frame"):
         agent.act(np.zeros(10, np.float32), None)
+    frame = np.zeros((64, 64, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"finite state observation of shape \(10,\)"):
+        agent.act(np.full(10, np.nan, np.float32), frame)
+    with pytest.raises(ValueError, match=r"shape \(10,\), got \(5,\)"):
+        agent.act(np.zeros(5, np.float32), frame)
+
+
+def test_noisy_collection_tells_the_mpc_agent_the_action_that_ran(tiny_checkpoint, tmp_path, monkeypatch):
+    """The agent's next latent must follow the action MuJoCo ran (noise included), not the planned one."""
+    from dreamsim.data import EpisodeStore, collect_with_agent
+
+    model = load_checkpoint(tiny_checkpoint).model
+    cheap = PlannerConfig(method="mppi", horizon=1, samples=4, elites=2, iterations=1)  # a whole 50-step episode
+    agent = MPCAgent(model, make_real("reacher", render=False).action_space, cheap)
+    followed = []
+    real_observe = MPCAgent.observe
+
+    def observe(self, obs, frame):
+        if self._last_action is not None:
+            followed.append(self._last_action.numpy().copy())
+        return real_observe(self, obs, frame)
+
+    monkeypatch.setattr(MPCAgent, "observe", observe)
+    collect_with_agent("reacher", tmp_path, 4, agent, noise=0.5, seed=0)
+    ran = np.concatenate([e.actions for e in EpisodeStore(tmp_path).episodes()])
+    assert len(followed) >= 3 and np.array_equal(np.stack(followed), ran[: len(followed)])
 
 
 def test_plan_cli_writes_the_benchmark_json(tiny_checkpoint, tmp_path):

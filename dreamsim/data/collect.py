@@ -114,7 +114,10 @@ def collect_with_agent(
     def policy(obs: np.ndarray) -> np.ndarray:
         frame = np.asarray(env.render()) if agent.needs_frames else None
         action = agent.act(obs, frame) + noise * half * rng.standard_normal(low.shape)
-        return np.clip(action, low, high).astype(np.float32)
+        action = np.clip(action, low, high).astype(np.float32)
+        if hasattr(agent, "executed"):  # an agent that tracks its actions (MPC's latent) hears what ran
+            agent.executed(action)
+        return action
 
     from tqdm.auto import tqdm
 

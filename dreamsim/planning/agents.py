@@ -45,11 +45,22 @@ class MPCAgent:
         self.planner.reset()
         self._latent, self._last_action = None, None
 
+    def executed(self, action: np.ndarray) -> None:
+        """The action the env ran, when the caller changed the planned one (exploration noise): the
+        next latent must follow what happened, not what was planned."""
+        self._last_action = torch.as_tensor(np.asarray(action, np.float32), device=self.device)
+
     @torch.inference_mode()
     def observe(self, obs: np.ndarray, frame: np.ndarray) -> Latent:
         """Fold one real observation into the current latent (the posterior after the last action)."""
         model = self.model
-        states = torch.as_tensor(np.asarray(obs, np.float32), device=self.device)[None]
+        obs, frame = np.asarray(obs, np.float32), np.asarray(frame)
+        size, dim = model.cfg.frame_size, model.cfg.state_dim
+        if obs.shape != (dim,) or not np.isfinite(obs).all():
+            raise ValueError(f"MPCAgent needs a finite state observation of shape ({dim},), got {obs.shape} {obs}")
+        if frame.shape != (size, size, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"MPCAgent needs a uint8 frame of shape ({size}, {size}, 3), got {frame.dtype} {frame.shape}")
+        states = torch.as_tensor(obs, device=self.device)[None]
         frames = torch.as_tensor(np.ascontiguousarray(frame), device=self.device)[None]
         shape = (1, model.cfg.stoch, model.cfg.classes)
         uniform = torch.rand(shape, generator=self.planner.generator, device=self.device)

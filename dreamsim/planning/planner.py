@@ -3,7 +3,8 @@
 A ``Planner`` optimises a ``(horizon, A)`` action plan against an ``Objective``: anything that scores
 a batch of action sequences from a start state (the learned latent model, or MuJoCo itself). It
 works in actions normalised to [-1, 1] and hands the objective actions in the env's units.
-Each ``plan`` call warm-starts from the previous plan shifted by one step (TD-MPC2, PlaNet's MPC).
+With ``warm_start`` (TD-MPC2) each ``plan`` call starts from the previous plan shifted by one step;
+without it (PlaNet) from a zero mean.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class PlannerConfig:
     ``cem`` refits mean and std to the ``elites`` best candidates, equally weighted; ``mppi`` weights
     them by ``exp(temperature * (return - best))``. The executed action is the first step of the
     final mean. ``policy_samples`` candidates come from a policy prior when the planner has one.
+    ``warm_start`` starts each call's mean from the previous plan shifted by one step.
     """
 
     method: str = "mppi"
@@ -55,6 +57,7 @@ class PlannerConfig:
     max_std: float = 2.0
     discount: float = 0.99
     policy_samples: int = 0
+    warm_start: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -71,9 +74,19 @@ class PlannerConfig:
 
 
 PRESETS: dict[str, PlannerConfig] = {
-    # PlaNet (Hafner et al. 2019): CEM, horizon 12, 1000 candidates, top 100, 10 iterations, std 1.
+    # PlaNet (Hafner et al. 2019): CEM, horizon 12, 1000 candidates, top 100, 10 iterations, from
+    # mean 0 and std 1 at every step (its planner keeps no plan between steps).
     "planet-cem": PlannerConfig(
-        method="cem", horizon=12, samples=1000, elites=100, iterations=10, init_std=1.0, min_std=1e-3, max_std=1.0, discount=1.0
+        method="cem",
+        horizon=12,
+        samples=1000,
+        elites=100,
+        iterations=10,
+        init_std=1.0,
+        min_std=1e-3,
+        max_std=1.0,
+        discount=1.0,
+        warm_start=False,
     ),
     # TD-MPC2 (Hansen et al. 2024): MPPI, horizon 3, 512 samples, 64 elites, 6 iterations, temperature 0.5,
     # std from 2 down to at least 0.05 (their 24 policy trajectories need a policy: pass policy_samples).
@@ -84,7 +97,7 @@ PRESETS: dict[str, PlannerConfig] = {
 
 
 def planner_config(preset: str, **overrides: Any) -> PlannerConfig:
-    """A named preset (``planet-cem``, ``tdmpc2-mppi``) with optional field overrides."""
+    """A named preset (``planet-cem``, ``tdmpc2-mppi``, ``tdmpc2-cem``) with optional field overrides."""
     if preset not in PRESETS:
         raise ValueError(f"unknown planner preset {preset!r}: choose one of {sorted(PRESETS)}")
     return replace(PRESETS[preset], **overrides)
@@ -128,7 +141,7 @@ class Planner:
         cfg = self.config
         shape = (cfg.horizon, len(self._center))
         mean = torch.zeros(shape, device=self.device)
-        if self.plan_mean is not None:
+        if cfg.warm_start and self.plan_mean is not None:
             mean[:-1] = self.plan_mean[1:]
         std = torch.full(shape, cfg.init_std, device=self.device)
         prior = None
