@@ -17,6 +17,6 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if "-h" in args or "--help" in args:
         print(__doc__)  # the options below are `dreamsim plan`'s, whose --out this script sets
-    if "--out" not in args:
+    if not any(a == "--out" or a.startswith("--out=") for a in args):
         args += ["--out", "benchmarks/results"]
     sys.exit(main(["plan", *args]))

@@ -34,10 +34,17 @@ class Evaluate(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
             self._next += self.every
-            result = evaluate(self.task, PolicyAgent(self.model), self.episodes, self.seed)
-            self.history.append({"real_steps": self.num_timesteps, **result})
-            print(f"{self.num_timesteps} real steps: {result['return_mean']:.2f} ± {result['return_ci95']:.2f}", file=sys.stderr)
+            self.evaluate_now()
         return True
+
+    def _on_training_end(self) -> None:
+        if not self.history or self.history[-1]["real_steps"] != self.num_timesteps:
+            self.evaluate_now()  # the final policy is always scored, whatever --eval-every
+
+    def evaluate_now(self) -> None:
+        result = evaluate(self.task, PolicyAgent(self.model), self.episodes, self.seed)
+        self.history.append({"real_steps": self.num_timesteps, **result})
+        print(f"{self.num_timesteps} real steps: {result['return_mean']:.2f} ± {result['return_ci95']:.2f}", file=sys.stderr)
 
 
 def main() -> None:

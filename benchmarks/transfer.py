@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dreamsim.control import ConstantAgent, PolicyAgent, RandomAgent
 from dreamsim.device import describe_machine, resolve_device
-from dreamsim.files import display_path, write_text
+from dreamsim.files import display_path, read_json, write_text
 from dreamsim.imagination import load_policy
 from dreamsim.tasks import make_real
 from dreamsim.validation.report import resolve_target
@@ -32,7 +32,10 @@ RESULTS = Path("benchmarks/results")
 
 def run(args: argparse.Namespace) -> dict:
     run_dir = Path(args.run)
-    returns = json.loads((run_dir / "returns.json").read_text())
+    missing = [name for name in ("returns.json", "policy.zip") if not (run_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{run_dir} lacks {' and '.join(missing)}: pass a finished agents/ recipe run folder")
+    returns = read_json(run_dir / "returns.json", "rerun the recipe that wrote it")
     task, ckpt = resolve_target(returns["config"]["checkpoint"] or returns["task"], args.device)
     probe = make_real(task, render=False)
     space = probe.action_space
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> dict:
 def _real_sac(task: str) -> dict | None:
     """The last evaluation of ``benchmarks/sac_real.py`` on ``task``, if it was run."""
     runs = sorted(RESULTS.glob(f"sac-real-{task}-*.json"))
-    return json.loads(runs[0].read_text())["history"][-1] if runs else None
+    history = json.loads(runs[0].read_text())["history"] if runs else []
+    return history[-1] if history else None
 
 
 def markdown(results: list[dict]) -> str:
@@ -97,7 +101,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     if args.run is not None:
-        result = run(args)
+        try:
+            result = run(args)
+        except (ValueError, FileNotFoundError) as err:
+            parser.error(str(err))
         kind = "gpu" if result["device"].startswith("cuda") else "cpu"
         write_text(RESULTS / f"transfer-{result['task']}-{kind}.json", json.dumps(result, indent=2) + "\n")
     table = markdown([json.loads(p.read_text()) for p in sorted(RESULTS.glob("transfer-*.json"))])

@@ -205,19 +205,22 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
         help="episode folder: start imagined episodes anywhere in these real episodes (default: the shipped start states)",
     )
     args = parser.parse_args(argv)
-    config = DreamTrainConfig(
-        algo=algo,
-        steps=args.steps,
-        num_envs=args.num_envs,
-        eval_every=args.eval_every,
-        eval_episodes=args.eval_episodes,
-        seed=args.seed,
-        checkpoint=args.checkpoint,
-        uncertainty_penalty=args.uncertainty_penalty,
-        max_episode_steps=args.max_episode_steps,
-        start_episodes=args.start_episodes,
-    )
-    summary = train_in_dream(args.task, args.out or f"runs/{algo}-in-dream-{args.task}", config)
+    try:
+        config = DreamTrainConfig(
+            algo=algo,
+            steps=args.steps,
+            num_envs=args.num_envs,
+            eval_every=args.eval_every,
+            eval_episodes=args.eval_episodes,
+            seed=args.seed,
+            checkpoint=args.checkpoint,
+            uncertainty_penalty=args.uncertainty_penalty,
+            max_episode_steps=args.max_episode_steps,
+            start_episodes=args.start_episodes,
+        )
+        summary = train_in_dream(args.task, args.out or f"runs/{algo}-in-dream-{args.task}", config)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))  # usage and the message, exit status 2, as `dreamsim` commands do
     final, random = summary["final"], summary["random"]
     print(
         f"real {args.task} return after {final['dream_steps']} DreamSim steps: {final['return_mean']:.2f} "

@@ -35,6 +35,15 @@ def test_recipe_trains_in_dream_and_reports_real_returns(recipe, algo, tiny_chec
     assert list((out / "tb").rglob("events.out.tfevents.*"))
 
 
+def test_a_recipe_reports_bad_settings_as_usage_errors(tmp_path, monkeypatch, capsys):
+    argv = ["sac_in_dream.py", "reacher", "--checkpoint", str(tmp_path / "nope"), "--out", str(tmp_path / "run")]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(RECIPES / "sac_in_dream.py"), run_name="__main__")
+    assert exit_.value.code == 2 and "no checkpoint at" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_config_errors_name_the_fix():
     with pytest.raises(ValueError, match="choose one of"):
         DreamTrainConfig(algo="dqn")
