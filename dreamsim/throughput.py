@@ -136,7 +136,8 @@ def run(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
-    where = m.get("gpu") or f"{m['cpu_count']}-core CPU ({m['processor']})"
+    cpu = f"{m['cpu_count']}-core CPU ({m['processor']})"
+    where = m["gpu"] if m.get("gpu") and str(result["device"]).startswith("cuda") else cpu  # a CPU run on a GPU machine
     lines = [
         f"Task `{result['task']}`, DreamSim on `{result['device']}`, {where}; torch {m['torch']}, mujoco {m.get('mujoco')}.",
         "Ratios are against the fastest MuJoCo row (steps: any; frames: with rendering).",

@@ -103,6 +103,8 @@ def test_config_errors_name_the_fix():
         PlannerConfig(method="ilqr")
     with pytest.raises(ValueError, match="elites"):
         PlannerConfig(samples=16, elites=32)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        PlannerConfig(temperature=-0.5)  # would favour the worst elites
     with pytest.raises(ValueError, match="unknown planner preset"):
         planner_config("dreamer")
     assert planner_config("planet-cem").horizon == 12 and planner_config("tdmpc2-mppi", samples=128).samples == 128

@@ -69,6 +69,8 @@ class PlannerConfig:
             raise ValueError(f"elites ({self.elites}) cannot exceed the candidates ({self.samples} + {self.policy_samples})")
         if not 0 < self.min_std <= self.max_std or self.init_std <= 0:
             raise ValueError("planner stds must satisfy 0 < min_std <= max_std and init_std > 0")
+        if self.temperature <= 0:
+            raise ValueError(f"MPPI temperature must be positive (higher: greedier), got {self.temperature}")
         if not 0 < self.discount <= 1:
             raise ValueError(f"discount must lie in (0, 1], got {self.discount}")
 
