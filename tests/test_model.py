@@ -29,6 +29,24 @@ def test_presets_build_and_give_a_finite_loss(name):
         assert np.isfinite(metrics[f"loss/{key}"])
 
 
+def test_padding_reaches_neither_the_loss_nor_its_metrics():
+    model = WorldModel(preset("tiny", 10, 2))
+    batch = _batch(t=8)
+    batch["mask"][:, 5:] = 0
+    padded = {k: v.clone() for k, v in batch.items()}
+    padded["frames"][:, 5:] = 255 - padded["frames"][:, 5:]
+    padded["obs"][:, 5:] += 3.0
+    padded["actions"][:, 5:] *= -1
+    results = []
+    for b in (batch, padded):
+        torch.manual_seed(0)
+        results.append(model.loss(b))
+    (loss, metrics), (loss2, metrics2) = results
+    assert torch.equal(loss, loss2)
+    for key, value in metrics.items():
+        assert metrics2[key] == pytest.approx(value, rel=1e-6), key
+
+
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown model preset 'huge'"):
         preset("huge", 10, 2)

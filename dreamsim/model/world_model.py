@@ -186,7 +186,7 @@ class WorldModel(nn.Module):
         metrics = {f"loss/{k}": float(v.detach()) for k, v in terms.items()}
         metrics["loss/total"] = float(total.detach())
         metrics["kl/value"] = float(masked_mean(rep.detach(), flat_mask))
-        metrics["kl/ensemble_disagreement"] = float(self.rssm.ensemble(prior.detach())[1].mean())
+        metrics["kl/ensemble_disagreement"] = float(masked_mean(self.rssm.ensemble(prior.detach())[1].flatten(), flat_mask))
         return total, metrics
 
     @torch.no_grad()

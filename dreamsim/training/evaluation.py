@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from dreamsim.data.store import Episode
+from dreamsim.device import seeded
 from dreamsim.model.world_model import WorldModel
 
 
@@ -75,8 +76,7 @@ def fidelity(
     if not episodes:
         raise ValueError("no held-out episodes to evaluate on")
     horizons = tuple(h for h in horizons if h <= max(len(e) for e in episodes))
-    with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's generator
-        torch.manual_seed(seed)
+    with seeded(seed):  # the caller's generators untouched
         return _fidelity(model, episodes, horizons, batch)
 
 

@@ -17,6 +17,7 @@ import torch
 
 from dreamsim.control import Agent
 from dreamsim.data.collect import run_episode
+from dreamsim.device import seeded
 from dreamsim.model.world_model import WorldModel
 from dreamsim.planning.objectives import step_physics
 from dreamsim.tasks import Task, make_real
@@ -84,8 +85,7 @@ def matched_rollouts(
     raw = env.unwrapped
     rng = np.random.default_rng(seed)
     rollouts: list[Rollout] = []
-    with torch.random.fork_rng(devices=[]):  # seeded latent samples, the caller's generator untouched
-        torch.manual_seed(seed)
+    with seeded(seed):  # seeded latent samples, the caller's generators untouched
         for i in range(starts):
             behaviour.reset(env)
             episode = run_episode(env, seed + i, lambda obs: behaviour.act(obs, None))
