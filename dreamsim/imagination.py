@@ -74,9 +74,10 @@ def load_policy(path: str | Path) -> Any:
     try:
         with zipfile.ZipFile(path) as z:
             data = json.loads(z.read("data"))
-        data["policy_class"]
     except (zipfile.BadZipFile, KeyError, ValueError) as err:
         raise ValueError(f"{path} is not a Stable-Baselines3 model zip ({err})") from err
+    if not isinstance(data, dict) or "policy_class" not in data:
+        raise ValueError(f"{path} is not a Stable-Baselines3 model zip (its data names no policy class)")
     for name, mark in _SAVED_ONLY_BY.items():
         if mark in data:
             return ALGOS[name].load(path, device="cpu")
