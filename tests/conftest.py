@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; the library never sets it
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,20 @@ def never_terminates(monkeypatch: pytest.MonkeyPatch) -> None:
     from dreamsim.model import WorldModel
 
     monkeypatch.setattr(WorldModel, "continue_prob", lambda self, feat: torch.ones(len(feat), device=feat.device))
+
+
+@pytest.fixture(scope="session")
+def tensorboard_tags() -> Callable[[Path], set[str]]:
+    """``tags(folder)``: every scalar and image tag in the TensorBoard event files under ``folder``."""
+    return _tensorboard_tags
+
+
+def _tensorboard_tags(folder: Path) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags: set[str] = set()
+    for events in folder.rglob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events), size_guidance={"images": 1})
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["scalars"]) | set(accumulator.Tags()["images"])
+    return tags

@@ -237,7 +237,7 @@ def test_uncertainty_penalty_lowers_each_reward_by_the_disagreement(tiny_checkpo
         BatchSim("reacher", 1, checkpoint=tiny_checkpoint, device="cpu", uncertainty_penalty=-1.0)
 
 
-def test_branched_rollouts_start_anywhere_in_real_episodes_and_stop_early(tiny_checkpoint, reacher_episodes):
+def test_branched_rollouts_start_anywhere_in_real_episodes_and_stop_early(tiny_checkpoint, reacher_episodes, never_terminates):
     from dreamsim.data import EpisodeStore
 
     sim = BatchSim("reacher", 8, checkpoint=tiny_checkpoint, device="cpu", max_episode_steps=3, start_episodes=reacher_episodes)
@@ -247,11 +247,19 @@ def test_branched_rollouts_start_anywhere_in_real_episodes_and_stop_early(tiny_c
     assert len(starts) == len(real)  # fewer observations than MAX_STARTS: all of them
     assert all((real == row).all(1).any() for row in starts)
     assert sum((resets == row).all(1).any() for row in starts) == len(resets)  # mid-episode starts, not only resets
+    drawn = []  # the start observations the resets hand the model
+    initial = sim.core.initial
+    sim.core.initial = lambda frames, obs, seeds: drawn.append(obs.numpy().copy()) or initial(frames, obs, seeds)
     sim.seed(range(8))
     sim.reset()
     for step in (1, 2, 3):
         _, _, terminated, truncated, _ = sim.step(torch.zeros(8, 2))
-        assert (truncated | terminated).all() == (step == 3)
+        assert truncated.all() == (step == 3) and not terminated.any()
+    for _ in range(7):
+        sim.reset()
+    drawn = np.concatenate(drawn)
+    assert len(np.unique(drawn, axis=0)) > 32  # 64 resets draw from all over the episodes
+    assert sum(not (resets == row).all(1).any() for row in drawn) > 32  # most are mid-episode
     with pytest.raises(ValueError, match="max_episode_steps must be at least 1"):
         BatchSim("reacher", 1, checkpoint=tiny_checkpoint, device="cpu", max_episode_steps=0)
 
