@@ -56,11 +56,17 @@ def test_demo_on_the_shipped_default(tmp_path):
     assert data["checkpoint"].endswith("reacher") and set(data["transfer"]) == {"random"}
 
 
-def test_collect_with_the_mpc_policy(tiny_checkpoint, tmp_path):
+def test_collect_with_the_mpc_policy(tiny_checkpoint, tmp_path, monkeypatch):
+    from dreamsim.planning import MPCAgent
+
+    planned = []
+    act = MPCAgent.act
+    monkeypatch.setattr(MPCAgent, "act", lambda self, obs, frame: planned.append(1) or act(self, obs, frame))
     args = ["collect", "reacher", "--policy", "mpc", "--steps", "10", "--checkpoint", str(tiny_checkpoint)]
     assert main([*args, "--seed", "0", "--out", str(tmp_path)]) == 0
     (episode,) = EpisodeStore(tmp_path).episodes()
     assert len(episode) == 50 and (np.abs(episode.actions) <= 1.0).all()
+    assert len(planned) == 50  # every action came from the planner
 
 
 def test_python_dash_m_runs_the_cli_with_spawned_workers(tmp_path):

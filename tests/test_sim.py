@@ -205,3 +205,20 @@ def test_gym_make_passes_start_episodes_and_episode_length(tiny_checkpoint, reac
     assert len(env.unwrapped.sim.start_obs) > len(EpisodeStore(reacher_episodes).paths())  # not only the resets
     vec = gym.make_vec("DreamSim-v0", num_envs=3, checkpoint=tiny_checkpoint, start_episodes=reacher_episodes)
     assert len(vec.unwrapped.sim.start_obs) == len(env.unwrapped.sim.start_obs)
+
+
+def test_a_reset_context_is_the_state_the_episode_starts_in(dot_run):
+    """The square world's model decodes the observation it was handed, wherever that is."""
+    from synthetic import DOT_TASK, _frame
+
+    from dreamsim.sim import BatchSim
+
+    sim = BatchSim(DOT_TASK, 3, checkpoint=dot_run[0], device="cpu")
+    given = np.array([[0.6, -0.4], [-0.7, 0.3], [0.4, 0.8]], np.float32)
+    obs = sim.to_numpy(sim.reset(context={"obs": given, "frame": np.stack([_frame(p) for p in given])}))
+    np.testing.assert_allclose(obs, given, atol=0.15)
+    # The state itself counts, not only the frame: one frame, opposite states, opposite starts.
+    centre = np.stack([_frame(np.zeros(2))] * 3)
+    a = sim.to_numpy(sim.reset(context={"obs": given, "frame": centre}))
+    b = sim.to_numpy(sim.reset(context={"obs": -given, "frame": centre}))
+    assert (np.sign(a - b) == np.sign(given)).all(), (a, b)

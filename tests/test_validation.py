@@ -74,11 +74,15 @@ def test_horizon_curves_average_the_rollouts_still_running():
     assert all(s < 1 for s in curves["ssim_copy_last"]) and all(e > 0 for e in curves["state_error_copy_last"])
 
 
-def test_matched_rollouts_start_from_the_same_state_in_both_worlds(tiny_checkpoint):
+def test_matched_rollouts_start_from_the_same_state_in_both_worlds(tiny_checkpoint, monkeypatch):
+    import dreamsim.validation.matched as matched
     from dreamsim.model.checkpoint import load_checkpoint
 
     task, model = load_task("reacher"), load_checkpoint(tiny_checkpoint, torch.device("cpu")).model
     env = make_real(task, render=False)
+    contexts = []  # the real observations DreamSim filters before each rollout
+    real_predict = matched._predict
+    monkeypatch.setattr(matched, "_predict", lambda model, obs, *rest: contexts.append(obs) or real_predict(model, obs, *rest))
 
     def rollouts_now() -> list[Rollout]:
         sources = {"random": RandomAgent(env.action_space, seed=1), "zero": ConstantAgent(env.action_space)}
@@ -86,6 +90,9 @@ def test_matched_rollouts_start_from_the_same_state_in_both_worlds(tiny_checkpoi
 
     rollouts = rollouts_now()
     assert [r.source for r in rollouts] == ["random", "zero"] * 3
+    for context, rollout in zip(contexts, rollouts, strict=True):  # DreamSim's context ends at MuJoCo's start
+        np.testing.assert_allclose(context[-1], rollout.real_obs[0], atol=1e-5)
+        assert 1 <= len(context) <= 6  # up to 5 steps of real context before it
     for random_run, zero_run in zip(rollouts[::2], rollouts[1::2], strict=True):
         np.testing.assert_array_equal(random_run.real_obs[0], zero_run.real_obs[0])  # one start, two sources
         assert len(random_run.actions) == len(random_run.pred_obs) == len(random_run.real_obs) - 1 == 7
@@ -94,10 +101,22 @@ def test_matched_rollouts_start_from_the_same_state_in_both_worlds(tiny_checkpoi
     np.testing.assert_array_equal(rollouts_now()[0].pred_obs, rollouts[0].pred_obs)  # seeded end to end
 
 
-def test_transfer_gap_pairs_episodes_from_the_same_start(tiny_checkpoint):
+def test_transfer_gap_pairs_episodes_from_the_same_start(tiny_checkpoint, monkeypatch):
+    from dreamsim.sim.env import DreamSimEnv
+
     task = load_task("reacher")
     env = make_real(task, render=False)
+    dream_starts = []
+    dream_reset = DreamSimEnv.reset
+
+    def reset(self, *, seed=None, options=None):
+        dream_starts.append(options["obs"])
+        return dream_reset(self, seed=seed, options=options)
+
+    monkeypatch.setattr(DreamSimEnv, "reset", reset)
     result = transfer_gap(task, {"zero": ConstantAgent(env.action_space)}, episodes=3, checkpoint=tiny_checkpoint)["zero"]
+    for i, start in enumerate(dream_starts):  # DreamSim starts each episode where MuJoCo's seed put it
+        np.testing.assert_array_equal(start, env.reset(seed=i)[0])
     real, dream = np.array(result["real_returns"]), np.array(result["dream_returns"])
     assert real.shape == dream.shape == (3,) and (real < 0).all()
     assert result["gap_mean"] == pytest.approx(float((dream - real).mean()))

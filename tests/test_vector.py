@@ -92,15 +92,20 @@ def test_vector_env_autoresets_on_the_next_step(tiny_checkpoint):
 def test_sb3_vec_env_resets_finished_envs_in_the_same_step(tiny_checkpoint, never_terminates):
     env = DreamSimVecEnv("DreamSim-v0", num_envs=4, checkpoint=tiny_checkpoint)
     assert isinstance(env, VecEnv)
+    twin = BatchSim("reacher", 4, checkpoint=tiny_checkpoint, device="cpu")  # the same envs, no autoreset
     env.seed(3)
+    twin.seed(range(3, 7))
     obs = env.reset()
+    twin.reset()
     assert obs.shape == (4, 10)
     for step in range(1, 51):
         obs, rewards, dones, infos = env.step(np.zeros((4, 2), np.float32))
+        last = twin.to_numpy(twin.step(torch.zeros(4, 2))[0])
         assert rewards.dtype == np.float32 and len(infos) == 4
         assert dones.all() == (step == 50) and dones.any() == (step == 50)
     for i in range(4):
         assert infos[i]["TimeLimit.truncated"] is True
+        np.testing.assert_allclose(infos[i]["terminal_observation"], last[i], rtol=1e-5, atol=1e-5)  # the 50th step's
         assert not np.array_equal(infos[i]["terminal_observation"], obs[i])  # obs[i] is the new episode's
     assert (env.sim.state.t == 0).all()
 
