@@ -52,10 +52,15 @@ def test_real_state_restores_exactly(reacher_episodes):
     from dreamsim import make_real
 
     ep = EpisodeStore.read(EpisodeStore(reacher_episodes).paths()[1])
-    env = make_real("reacher", render=False)
+    env = make_real("reacher")
     env.reset(seed=0)
-    env.unwrapped.set_state(ep.qpos[10], ep.qvel[10])
-    np.testing.assert_allclose(env.unwrapped._get_obs(), ep.obs[10], rtol=1e-5, atol=1e-5)
+    for t in (10, 30):
+        env.unwrapped.set_state(ep.qpos[t], ep.qvel[t])
+        np.testing.assert_allclose(env.unwrapped._get_obs(), ep.obs[t], rtol=1e-5, atol=1e-5)
+        # ... and its frame is the one recorded at that step, not the step before (off by at most a
+        # grey level from rendering noise, against several on average for a step's motion).
+        frame = np.asarray(env.render()).astype(int)
+        assert np.abs(frame - ep.frames[t]).mean() < 0.1 < np.abs(frame - ep.frames[t - 1]).mean()
     env.close()
 
 
