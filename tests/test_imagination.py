@@ -119,6 +119,18 @@ def test_dyna_loop_runs_resumes_and_extends(tmp_path):
     assert json.loads((out / "loop.json").read_text())["history"] == history
 
 
+def test_dyna_loop_continues_a_ppo_agent(tmp_path):
+    """The second iteration reloads the first one's PPO policy and trains it on."""
+    out = tmp_path / "loop"
+    args = ["loop", "reacher", "--out", str(out), "--initial-steps", "50", "--collect-steps", "50", "--algo", "ppo"]
+    tiny = ["--model-steps", "2", "--agent-steps", "256", "--num-envs", "4", "--eval-episodes", "2", "--workers", "1"]
+    tiny += ["--preset", "tiny", "--batch-size", "2", "--seq-len", "4", "--iterations", "2"]
+    assert main([*args, *tiny]) == 0
+    history = json.loads((out / "loop.json").read_text())["history"]
+    assert [e["dream_steps"] for e in history] == [256, 512]
+    assert isinstance(load_policy(out / "agent" / "policy.zip"), PPO)
+
+
 def test_loop_rejects_bad_settings_and_another_tasks_folder(tmp_path):
     from dreamsim.loop import LoopConfig, run_loop
 
