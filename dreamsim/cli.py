@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from dreamsim.registration import DEFAULT_TASK
-from dreamsim.tasks import list_tasks, load_task
+from dreamsim.tasks import COLLECT_POLICIES, list_tasks, load_task
 
 DEMO_AGENT_STEPS = 90_000  # about 4 minutes of SAC in DreamSim on a 2-core CPU
 
@@ -22,7 +22,7 @@ def _collect(args: argparse.Namespace) -> None:
     card = load_task(args.task)
     out = Path(args.out or f"episodes/{card.name}")
     wanted = card.collect_steps if args.steps is None else args.steps
-    if args.policy == "random":
+    if (args.policy or card.collect_policy) == "random":
         steps = collect(card, out, wanted, args.workers, args.seed, progress=True)
     else:
         from dreamsim.data import collect_with_agent
@@ -251,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
     p.add_argument("--seed", type=int, help="seed of the episode seeds (default: fresh entropy)")
     p.add_argument("--out", help="episode folder (default: episodes/<task>)")
-    p.add_argument("--policy", choices=("random", "mpc"), default="random", help="mpc: latent MPC on --checkpoint, one process")
+    p.add_argument(
+        "--policy", choices=COLLECT_POLICIES, help="mpc: latent MPC on --checkpoint, one process (default: the card's, random)"
+    )
     p.add_argument("--checkpoint", help="world model for --policy mpc (default: the task's shipped one)")
     p.add_argument("--planner", default="tdmpc2-mppi", help="planner preset for --policy mpc")
     p.add_argument("--noise", type=float, default=0.3, help="exploration noise for --policy mpc (fraction of the action box)")

@@ -56,8 +56,11 @@ def __getattr__(name: str) -> _Creator:
 def register_envs() -> list[str]:
     """Register every id (idempotent); returns them."""
     ids = []
+    titles: dict[str, str] = {}
     for name in list_tasks():
         card = load_task(name)
+        if titles.setdefault(card.title, name) != name:  # one id per title: the second card would vanish
+            raise ValueError(f"task cards {titles[card.title]!r} and {name!r} share the title {card.title!r}: give each its own")
         for env_id in [task_id(name)] + (["DreamSim-v0"] if name == DEFAULT_TASK else []):
             if env_id not in gym.registry:
                 gym.register(

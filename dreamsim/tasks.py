@@ -63,22 +63,49 @@ def list_tasks() -> list[str]:
     return sorted(p.stem for p in cards_dir().glob("*.toml"))
 
 
+COLLECT_POLICIES = ("random", "mpc")
+
+
+def _positive_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _flag(raw: dict[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def _table(raw: dict[str, Any], key: str, required: bool = False) -> dict[str, Any]:
+    value = raw[key] if required else raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"[{key}] must be a table, got {value!r}")
+    return value
+
+
 def _camera(table: dict[str, Any]) -> Camera:
     """A card's ``[camera]``: ``name = "..."`` alone, or the free camera's four settings."""
     if "name" in table:
         if len(table) > 1:
             raise ValueError(f"[camera] sets a named camera and free-camera settings {sorted(set(table) - {'name'})}: keep one")
         return Camera(name=str(table["name"]))
+    lookat = tuple(float(x) for x in table["lookat"])
+    if len(lookat) != 3:
+        raise ValueError(f"[camera] lookat must be a point [x, y, z], got {table['lookat']!r}")
     return Camera(
         distance=float(table["distance"]),
         elevation=float(table["elevation"]),
         azimuth=float(table["azimuth"]),
-        lookat=tuple(float(x) for x in table["lookat"]),  # type: ignore[arg-type]
+        lookat=lookat,  # type: ignore[arg-type]
     )
 
 
 def load_task(task: str | Task) -> Task:
-    """Read ``envs/<task>.toml``. Raises ``ValueError`` naming the known tasks if there is none."""
+    """Read ``envs/<task>.toml``. Raises ``ValueError`` naming the known tasks if there is none, and
+    naming the card and the field when a value is missing or out of range."""
     if isinstance(task, Task):
         return task
     path = cards_dir() / f"{task}.toml"
@@ -86,26 +113,35 @@ def load_task(task: str | Task) -> Task:
         raise ValueError(f"unknown task {task!r}: known tasks are {list_tasks()} (cards in {cards_dir()})")
     try:
         raw = tomllib.loads(path.read_text())
-        collect = raw.get("collect", {})
+        if raw["name"] != path.stem:
+            raise ValueError(f"name {raw['name']!r} differs from the file name: a card's name is its file's, {path.stem!r}")
+        collect = _table(raw, "collect")
+        policy = collect.get("policy", "random")
+        if policy not in COLLECT_POLICIES:
+            raise ValueError(f"[collect] policy must be one of {COLLECT_POLICIES}, got {policy!r}")
+        listed = _table(raw, "validate").get("horizons", (1, 5, 15, 50))
+        horizons = tuple(_positive_int(h, "each validate horizon") for h in listed)
+        if not horizons:
+            raise ValueError("[validate] horizons must name at least one horizon")
         return Task(
             name=raw["name"],
-            title=raw["title"],
-            gym_id=raw["gym_id"],
-            frame_size=int(raw["frame_size"]),
-            action_repeat=int(raw["action_repeat"]),
-            episode_length=int(raw["episode_length"]),
-            model_preset=raw["model_preset"],
-            camera=_camera(raw["camera"]),
-            shadows=bool(raw.get("shadows", True)),
-            reflections=bool(raw.get("reflections", True)),
-            joints=bool(raw.get("joints", False)),
-            collect_policy=collect.get("policy", "random"),
-            collect_steps=int(collect.get("steps", 50_000)),
-            horizons=tuple(int(h) for h in raw.get("validate", {}).get("horizons", (1, 5, 15, 50))),
+            title=str(raw["title"]),
+            gym_id=str(raw["gym_id"]),
+            frame_size=_positive_int(raw["frame_size"], "frame_size"),
+            action_repeat=_positive_int(raw["action_repeat"], "action_repeat"),
+            episode_length=_positive_int(raw["episode_length"], "episode_length"),
+            model_preset=str(raw["model_preset"]),
+            camera=_camera(_table(raw, "camera", required=True)),
+            shadows=_flag(raw, "shadows", True),
+            reflections=_flag(raw, "reflections", True),
+            joints=_flag(raw, "joints", False),
+            collect_policy=policy,
+            collect_steps=_positive_int(collect.get("steps", 50_000), "[collect] steps"),
+            horizons=horizons,
             card_path=path,
         )
     except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as err:
-        raise ValueError(f"task card {path} is malformed ({err!r}); compare it with envs/reacher.toml") from err
+        raise ValueError(f"task card {path} is malformed ({err}); compare it with envs/reacher.toml") from err
 
 
 class ActionRepeat(gym.Wrapper):

@@ -107,7 +107,49 @@ def test_unknown_camera_name_lists_the_cameras():
 
 def test_camera_is_a_name_or_a_pose(tmp_path, monkeypatch):
     text = (tasks.cards_dir() / "reacher.toml").read_text()
+    text = text.replace('name = "reacher"', 'name = "both"', 1)
     (tmp_path / "both.toml").write_text(text.replace("[camera]", '[camera]\nname = "track"', 1))
     monkeypatch.setattr(tasks, "cards_dir", lambda: tmp_path)
     with pytest.raises(ValueError, match=r"named camera and free-camera settings \['azimuth', .*keep one"):
         load_task("both")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('name = "reacher"', 'name = "other"', "name 'other' differs from the file name"),
+        ("joints = true", 'joints = "no"', "joints must be true or false, got 'no'"),
+        ("frame_size = 64", "frame_size = 64.5", "frame_size must be a positive integer, got 64.5"),
+        ("action_repeat = 1", "action_repeat = 0", "action_repeat must be a positive integer, got 0"),
+        ("lookat = [0.0, 0.0, 0.0]", "lookat = [0.0, 0.0]", r"lookat must be a point \[x, y, z\]"),
+        ('policy = "random"', 'policy = "fast"', r"policy must be one of \('random', 'mpc'\)"),
+        ("horizons = [1, 5, 15, 50]", "horizons = []", "at least one horizon"),
+        ("horizons = [1, 5, 15, 50]", "horizons = [0, 5]", "each validate horizon must be a positive integer, got 0"),
+    ],
+)
+def test_a_malformed_card_names_itself_and_the_field(tmp_path, monkeypatch, old, new, message):
+    text = (tasks.cards_dir() / "reacher.toml").read_text()
+    assert old in text
+    (tmp_path / "reacher.toml").write_text(text.replace(old, new, 1))
+    monkeypatch.setattr(tasks, "cards_dir", lambda: tmp_path)
+    with pytest.raises(ValueError, match=rf"task card .*reacher.toml is malformed \(.*{message}"):
+        load_task("reacher")
+
+
+def test_a_card_section_that_is_not_a_table_is_named(tmp_path, monkeypatch):
+    text = (tasks.cards_dir() / "reacher.toml").read_text().replace("[validate]\nhorizons = [1, 5, 15, 50]", "")
+    (tmp_path / "reacher.toml").write_text(text.replace('name = "reacher"', 'name = "reacher"\nvalidate = "all"', 1))
+    monkeypatch.setattr(tasks, "cards_dir", lambda: tmp_path)
+    with pytest.raises(ValueError, match=r"malformed \(\[validate\] must be a table, got 'all'\)"):
+        load_task("reacher")
+
+
+def test_two_cards_with_one_title_are_refused(tmp_path, monkeypatch):
+    from dreamsim.registration import register_envs
+
+    text = (tasks.cards_dir() / "reacher.toml").read_text()
+    (tmp_path / "reacher.toml").write_text(text)
+    (tmp_path / "arm.toml").write_text(text.replace('name = "reacher"', 'name = "arm"', 1))  # title still Reacher
+    monkeypatch.setattr(tasks, "cards_dir", lambda: tmp_path)
+    with pytest.raises(ValueError, match="'arm' and 'reacher' share the title 'Reacher'"):
+        register_envs()
