@@ -7,6 +7,7 @@ holds an EGL context must not be forked.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,16 @@ def collect_with_agent(
         return _collect_here(env, out, steps, seeds, bar, policy, on_episode=lambda: agent.reset(env))
 
 
+def _unwind(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _worker_init() -> None:
+    """``Pool.terminate()`` stops workers with SIGTERM: unwind rather than die on the spot, so that an
+    episode being written is removed (``write_atomic``) instead of left half-written."""
+    signal.signal(signal.SIGTERM, _unwind)
+
+
 def _collect_in_worker(task: Task, root: str, seed: int) -> int:
     if task.name not in _worker_envs:
         _worker_envs[task.name] = make_real(task)
@@ -160,7 +171,7 @@ def collect(
         if workers == 1:
             return _collect_here(make_real(card), out, steps, seeds, bar)
         ctx = mp.get_context("spawn")
-        with ctx.Pool(workers) as pool:
+        with ctx.Pool(workers, initializer=_worker_init) as pool:
             pending: list = []
             while done < steps or pending:
                 # Keep every worker busy, but stop asking once the in-flight episodes will cover `steps`.
