@@ -20,11 +20,15 @@ from dreamsim.data.store import Episode
 from dreamsim.device import seeded
 from dreamsim.model.world_model import WorldModel
 
+# Identical frames score this rather than infinity (or whatever a tiny floor under the error gives),
+# so that repeated frames cannot swamp a mean: about what uint8 rounding alone leaves (58.9 dB).
+PSNR_MAX = 60.0
+
 
 def psnr(pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Per-frame PSNR in dB of uint8 frames ``(..., H, W, 3)`` -> ``(...)``."""
+    """Per-frame PSNR in dB of uint8 frames ``(..., H, W, 3)`` -> ``(...)``, at most ``PSNR_MAX``."""
     mse = (pred.float() - real.float()).square().mean((-1, -2, -3))
-    return 10 * torch.log10(255.0**2 / mse.clamp_min(1e-10))
+    return (10 * torch.log10(255.0**2 / mse.clamp_min(1e-10))).clamp_max(PSNR_MAX)
 
 
 def ssim(pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
