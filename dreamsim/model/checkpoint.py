@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from dreamsim.files import NPZ_ERRORS
+from dreamsim.files import NPZ_ERRORS, read_json
 from dreamsim.model.config import ModelConfig
 from dreamsim.model.world_model import WorldModel
 
@@ -133,10 +133,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
             f"no checkpoint at {path} (config.json missing): train one with `dreamsim train <task>` "
             "or pass the folder that holds model.safetensors and config.json"
         )
-    try:
-        config = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"checkpoint config {file} is corrupted ({err}); re-export or retrain the checkpoint") from err
+    config = read_json(file, "re-export or retrain the checkpoint")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"{file} is not a DreamSim checkpoint config (format != {FORMAT!r})")
     if config.get("format_version") != FORMAT_VERSION:
