@@ -112,6 +112,7 @@ def _loop(args: argparse.Namespace) -> None:
         checkpoint_every=args.model_steps,
         seed=args.seed,
         device=args.device,
+        init=args.init,
     )
     config = LoopConfig(
         iterations=args.iterations,
@@ -324,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="MBPO-style: imagined episodes of this many steps, started anywhere in the real data (default: whole episodes)",
     )
     p.add_argument("--preset", help="world-model preset (default: the card's)")
+    p.add_argument("--init", help="checkpoint the world model starts from (e.g. assets/hopper); default: a new model")
     p.add_argument("--batch-size", type=int, default=d.train.batch_size)
     p.add_argument("--seq-len", type=int, default=d.train.seq_len)
     p.add_argument("--lr", type=float, default=d.train.lr)

@@ -32,7 +32,8 @@ from dreamsim.training import TrainConfig, train
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """One Dyna loop; ``train`` is the world-model config with ``steps`` per iteration."""
+    """One Dyna loop; ``train`` is the world-model config with ``steps`` per iteration (its ``init``, a
+    checkpoint such as a shipped model, is where the first iteration's model starts)."""
 
     iterations: int = 5
     initial_steps: int = 10_000
@@ -94,7 +95,8 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
         # 2. The world model, on all real data so far.
         model_steps = (iteration + 1) * config.train.steps
         resume = has_training_state(model_run / "checkpoint")
-        train(card, episodes, model_run, replace(config.train, steps=model_steps), resume=resume, progress=progress)
+        model = replace(config.train, steps=model_steps, init=None if resume else config.train.init)
+        train(card, episodes, model_run, model, resume=resume, progress=progress)
         # 3. The agent, in imagination on that model; 4. its return in MuJoCo.
         dream = DreamTrainConfig(
             algo=config.algo,

@@ -119,6 +119,21 @@ def test_dyna_loop_runs_resumes_and_extends(tmp_path):
     assert json.loads((out / "loop.json").read_text())["history"] == history
 
 
+def test_dyna_loop_starts_its_model_from_a_checkpoint(tiny_checkpoint, tmp_path):
+    """--init: the first iteration fine-tunes the given model; the second resumes the loop's own."""
+    from dreamsim.model.checkpoint import load_checkpoint
+
+    out = tmp_path / "loop"
+    args = ["loop", "reacher", "--out", str(out), "--initial-steps", "50", "--collect-steps", "50", "--iterations", "2"]
+    tiny = ["--model-steps", "2", "--agent-steps", "64", "--num-envs", "4", "--eval-episodes", "2", "--workers", "1"]
+    tiny += ["--batch-size", "2", "--seq-len", "4", "--init", str(tiny_checkpoint)]
+    assert main([*args, *tiny]) == 0
+    assert [e["model_steps"] for e in json.loads((out / "loop.json").read_text())["history"]] == [2, 4]
+    saved = load_checkpoint(out / "model" / "checkpoint", "cpu").config
+    assert saved["training"]["steps"] == 4 and saved["preset"] == "tiny"  # the start model's sizes
+    assert saved["init"]["source"].endswith("checkpoint")
+
+
 def test_dyna_loop_continues_a_ppo_agent(tmp_path):
     """The second iteration reloads the first one's PPO policy and trains it on."""
     out = tmp_path / "loop"
