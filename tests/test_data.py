@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from dreamsim.data import EpisodeStore, SequenceSampler, collect
+from dreamsim.tasks import load_task
 
 
 def test_collected_episodes_hold_every_field(reacher_episodes):
@@ -100,6 +101,39 @@ def test_bad_requests_name_the_fix(tmp_path):
         bad.write_bytes(broken)
         with pytest.raises(ValueError, match="delete it and collect again"):
             EpisodeStore.read(bad)
+
+
+def test_wrong_folders_are_named_for_what_they_are(reacher_episodes, tmp_path):
+    """A checkpoint, a file, a parent folder or a mix of tasks: each error says which, and collect
+    adds nothing to another task's folder."""
+    import shutil
+
+    from synthetic import dot_episode
+
+    from dreamsim.resources import assets_dir
+    from dreamsim.training.trainer import read_split
+
+    with pytest.raises(ValueError, match="is a model checkpoint, not a folder of episodes"):
+        EpisodeStore(assets_dir() / "reacher").paths()  # its start_states.npz must not be taken for an episode
+    one = EpisodeStore(reacher_episodes).paths()[0]
+    with pytest.raises(ValueError, match="is a file: pass the folder"):
+        read_split(load_task("reacher"), one, 1)
+    with pytest.raises(ValueError, match=f"holds no episodes itself, but {reacher_episodes} does"):
+        read_split(load_task("reacher"), reacher_episodes.parent, 1)
+    with pytest.raises(ValueError, match="nope does not exist: run `dreamsim collect reacher"):
+        read_split(load_task("reacher"), tmp_path / "nope", 1)
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(reacher_episodes, mixed)
+    before = sorted(mixed.iterdir())
+    with pytest.raises(ValueError, match="holds episodes of another task .*collect into another --out"):
+        collect("hopper", mixed, steps=10, workers=1, seed=0)
+    assert sorted(mixed.iterdir()) == before
+    EpisodeStore(mixed).write(dot_episode(np.random.default_rng(0)))  # as an older collect would have let through
+    with pytest.raises(ValueError, match="mixed mixes tasks: .*keep one task's episodes per folder"):
+        read_split(load_task("reacher"), mixed, 16)
+    with pytest.raises(ValueError, match="mixes tasks"):
+        EpisodeStore(mixed).observations(limit=1000)
 
 
 def test_collect_with_an_agent_adds_bounded_exploration_noise(tmp_path):

@@ -189,6 +189,7 @@ def test_a_report_that_fails_midway_leaves_the_old_one_whole(tiny_checkpoint, tm
     assert (out / "report.md").read_text() == "old report"
     assert [p.name for p in tmp_path.iterdir()] == ["report"], "no staging folder left behind"
     monkeypatch.undo()
+    (out / "fidelity.json").write_text("{}")  # an older report's held-out section, which this one lacks
     assert validate(tiny_checkpoint, out, ValidateConfig(starts=2, horizon=5, transfer_episodes=2)) == out / "report.md"
-    assert {"errors.png", "rollouts.mp4", "report.json", "notes.txt"} <= {p.name for p in out.iterdir()}
+    assert {p.name for p in out.iterdir()} == {"errors.png", "rollouts.mp4", "report.json", "report.md", "notes.txt"}
     assert "## Transfer gap" in (out / "report.md").read_text()

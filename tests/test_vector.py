@@ -286,5 +286,5 @@ def test_start_observations_leave_out_what_ends_an_episode(tmp_path):
     assert len(drawn["obs"]) == 6 + 5 and drawn["frames"].dtype == np.uint8
     assert not (drawn["obs"] == ended.obs[-1]).all(1).any()  # the terminal observation is not a start
     assert 2 <= len(store.observations(limit=4)["obs"]) <= 8  # about the limit
-    with pytest.raises(ValueError, match="no episodes"):
+    with pytest.raises(ValueError, match="empty does not exist: collect some"):
         EpisodeStore(tmp_path / "empty").observations(limit=10)

@@ -56,6 +56,23 @@ def run_episode(env: gym.Env, seed: int, policy: Callable[[np.ndarray], np.ndarr
     )
 
 
+def _check_fits(card: Task, out: str | Path) -> None:
+    """Refuse to add ``card``'s episodes to a folder that holds another task's."""
+    store = EpisodeStore(out)
+    paths = store.paths()
+    if not paths:
+        return
+    env = make_real(card, render=False)
+    sizes = (env.observation_space.shape[0], env.action_space.shape[0], card.frame_size)  # type: ignore[index]
+    env.close()
+    held = store.read(paths[0]).sizes
+    if held != sizes:
+        raise ValueError(
+            f"{out} holds episodes of another task ({paths[0].name}: state, action and frame sizes {held}; "
+            f"{card.name}'s are {sizes}): collect into another --out"
+        )
+
+
 def _episode_seeds(seed: int | None, out: str | Path) -> list[int]:
     """Episode seeds drawn from ``seed`` (fresh entropy when ``None``), used from the end.
 
@@ -106,6 +123,7 @@ def collect_with_agent(
         raise ValueError(f"steps must be positive, got {steps}")
     if noise < 0:
         raise ValueError(f"noise is a standard deviation and cannot be negative, got {noise}")
+    _check_fits(card, out)
     seeds = _episode_seeds(seed, out)
     rng = np.random.default_rng(seeds.pop())
     env = make_real(card)
@@ -162,6 +180,7 @@ def collect(
         raise ValueError(f"steps must be positive, got {steps}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    _check_fits(card, out)
     seeds = _episode_seeds(seed, out)
     from tqdm.auto import tqdm
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,11 @@ class Episode:
     def __len__(self) -> int:
         return len(self.actions)
 
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        """State, action and frame sizes: what tells one task's episodes from another's."""
+        return self.obs.shape[1], self.actions.shape[1], self.frames.shape[1]
+
     def check(self) -> None:
         """Raise ``ValueError`` if the arrays do not describe one consistent episode."""
         steps = len(self.actions)
@@ -55,9 +60,25 @@ class EpisodeStore:
         self.root = Path(root)
 
     def paths(self) -> list[Path]:
+        if (self.root / "model.safetensors").is_file():  # its start_states.npz is no episode
+            raise ValueError(
+                f"{self.root} is a model checkpoint, not a folder of episodes: pass one such as episodes/<task>, "
+                "which `dreamsim collect <task>` writes"
+            )
         if not self.root.is_dir():
             return []
         return sorted(p for p in self.root.glob("*.npz") if not p.name.startswith("."))  # dot-files: writes in flight
+
+    def empty_error(self, remedy: str) -> ValueError:
+        """The error for a store with no episodes, which names a wrong path before ``remedy``."""
+        if self.root.is_file():
+            return ValueError(f"{self.root} is a file: pass the folder of episodes")
+        if not self.root.exists():
+            return ValueError(f"{self.root} does not exist: {remedy}")
+        nested = sorted({p.parent for p in self.root.glob("*/*.npz")})
+        if nested:
+            return ValueError(f"{self.root} holds no episodes itself, but {nested[0]} does: pass that folder")
+        return ValueError(f"no episodes in {self.root}: {remedy}")
 
     def __len__(self) -> int:
         return len(self.paths())
@@ -89,22 +110,34 @@ class EpisodeStore:
         episode.check()
         return episode
 
-    def episodes(self) -> Iterator[Episode]:
-        for path in self.paths():
-            yield self.read(path)
+    def episodes(self, paths: Iterable[Path] | None = None) -> Iterator[Episode]:
+        """The episodes of ``paths`` (default: all), refused where one's sizes differ from the first's
+        (a folder that mixes tasks)."""
+        first: tuple[Path, tuple[int, int, int]] | None = None
+        for path in self.paths() if paths is None else paths:
+            episode = self.read(path)
+            if first is None:
+                first = path, episode.sizes
+            elif episode.sizes != first[1]:
+                raise ValueError(
+                    f"{self.root} mixes tasks: {path.name} has state, action and frame sizes {episode.sizes}, "
+                    f"{first[0].name} {first[1]}; keep one task's episodes per folder"
+                )
+            yield episode
 
     def observations(self, limit: int, seed: int = 0) -> dict[str, np.ndarray]:
         """About ``limit`` real observations drawn at random from every episode: ``obs (n, D)`` and
         uint8 ``frames (n, H, W, 3)``, to start imagined rollouts from. A terminated episode's last
         observation is left out: nothing follows it."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
         paths = self.paths()
-        if not paths or limit < 1:
-            raise ValueError(f"no episodes in {self.root} to draw start observations from (limit {limit}): collect some first")
+        if not paths:
+            raise self.empty_error(f"collect some to start imagined episodes from (`dreamsim collect <task> --out {self.root}`)")
         keep = min(1.0, limit / (self.steps() + len(paths)))
         rng = np.random.default_rng(seed)
         obs, frames = [], []
-        for path in paths:
-            ep = self.read(path)
+        for ep in self.episodes():
             rows = np.arange(len(ep) + 1 - int(len(ep) > 0 and ep.terminated[-1]))
             rows = rows[rng.random(len(rows)) < keep]
             obs.append(ep.obs[rows])

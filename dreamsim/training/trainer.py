@@ -81,14 +81,15 @@ def read_split(card: Task, episodes: str | Path, eval_episodes: int) -> tuple[li
     store = EpisodeStore(episodes)
     train_paths, val_paths = store.split()
     if not train_paths:
-        raise ValueError(f"no episodes in {episodes}: run `dreamsim collect {card.name}` first")
-    train_eps = [store.read(p) for p in train_paths]
-    return train_eps, [store.read(p) for p in val_paths[:eval_episodes]] or train_eps[:eval_episodes]
+        raise store.empty_error(f"run `dreamsim collect {card.name} --out {episodes}` first")
+    eps = list(store.episodes([*train_paths, *val_paths[:eval_episodes]]))
+    train_eps, val_eps = eps[: len(train_paths)], eps[len(train_paths) :]
+    return train_eps, val_eps or train_eps[:eval_episodes]
 
 
 def check_fit(cfg: ModelConfig, episode: Episode, episodes: str | Path, checkpoint: str | Path, task: str) -> None:
     """Refuse episodes whose state, action or frame sizes differ from the model's (another task's)."""
-    sizes = (episode.obs.shape[1], episode.actions.shape[1], episode.frames.shape[1])
+    sizes = episode.sizes
     expected = (cfg.state_dim, cfg.action_dim, cfg.frame_size)
     if sizes != expected:
         raise ValueError(

@@ -32,6 +32,7 @@ from dreamsim.validation.matched import METRICS, Rollout, check_settings, horizo
 from dreamsim.validation.transfer import transfer_gap
 
 VIDEO_ROLLOUTS = 3  # matched rollouts per action source in the video
+REPORT_FILES = {"fidelity.json", "fidelity.md", "errors.png", "rollouts.mp4", "report.json", "report.md"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def heldout_fidelity(task: Task, ckpt: Checkpoint, episodes: str | Path) -> dict
     """Open-loop and one-step fidelity of ``ckpt`` on the recorded real episodes in ``episodes``."""
     store = EpisodeStore(episodes)
     if len(store) == 0:
-        raise ValueError(f"no episodes in {episodes}: collect held-out ones with `dreamsim collect {task.name} --out DIR`")
+        raise store.empty_error(f"collect held-out ones with `dreamsim collect {task.name} --seed 2 --out {episodes}`")
     eps = list(store.episodes())
     check_fit(ckpt.model.cfg, eps[0], episodes, display_path(ckpt.path), task.name)
     metrics = fidelity(ckpt.model, eps, task.horizons)
@@ -144,6 +145,8 @@ def validate(
         write_text(stage / "report.json", json.dumps(report, indent=2) + "\n")
         write_text(stage / "report.md", _markdown(task, report))
         out.mkdir(exist_ok=True)
+        for name in sorted(REPORT_FILES - {f.name for f in stage.iterdir()}):  # an older report's, now stale
+            (out / name).unlink(missing_ok=True)
         for file in sorted(stage.iterdir(), key=lambda f: f.name == "report.md"):  # report.md last
             os.replace(file, out / file.name)
     return out / "report.md"
