@@ -206,6 +206,8 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
         help="episode folder: start imagined episodes anywhere in these real episodes (default: the shipped start states)",
     )
     args = parser.parse_args(argv)
+    if problem := _out_is_a_file(args.out):
+        parser.error(problem)
     try:
         config = DreamTrainConfig(
             algo=algo,
@@ -365,8 +367,18 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _out_is_a_file(out: str | None) -> str | None:
+    """The usage error for an ``--out`` that names an existing file: found before any work is done."""
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        return f"--out {out} is a file: pass a folder"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if problem := _out_is_a_file(getattr(args, "out", None)):
+        parser.error(problem)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     # SIGTERM (from `timeout`, `kill` or a batch scheduler) stops a command as Ctrl-C does: training
     # writes its checkpoint, and collection terminates its worker pool instead of orphaning workers

@@ -28,9 +28,16 @@ def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys):
     assert (report / "errors.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_errors_name_the_problem(capsys):
+def test_cli_errors_name_the_problem(capsys, tmp_path):
     assert main(["collect", "walker", "--steps", "10"]) == 2
     assert "unknown task 'walker'" in capsys.readouterr().err
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    for command in (["bench", "reacher"], ["collect", "reacher", "--steps", "10"], ["train", "reacher"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--out", str(afile)])
+        assert exit_.value.code == 2 and f"--out {afile} is a file: pass a folder" in capsys.readouterr().err
+    assert afile.read_text() == "keep me"
 
 
 def test_demo_trains_an_agent_and_writes_the_validation_report(tiny_checkpoint, tmp_path):

@@ -42,6 +42,11 @@ def test_a_recipe_reports_bad_settings_as_usage_errors(tmp_path, monkeypatch, ca
         runpy.run_path(str(RECIPES / "sac_in_dream.py"), run_name="__main__")
     assert exit_.value.code == 2 and "no checkpoint at" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+    (tmp_path / "run").write_text("")
+    monkeypatch.setattr(sys, "argv", ["sac_in_dream.py", "reacher", "--out", str(tmp_path / "run")])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(RECIPES / "sac_in_dream.py"), run_name="__main__")
+    assert exit_.value.code == 2 and "is a file: pass a folder" in capsys.readouterr().err
 
 
 def test_config_errors_name_the_fix():
