@@ -12,14 +12,14 @@ import torch
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if isinstance(device, torch.device):
-        return device
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError) as err:
         raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from err
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r}: DreamSim runs on 'cpu' or 'cuda' (or 'auto')")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but no CUDA GPU is available: use device='auto' or 'cpu'")
     return resolved

@@ -23,9 +23,10 @@ from typing import Any
 
 from dreamsim.control import Agent, PolicyAgent
 from dreamsim.data import EpisodeStore, collect, collect_with_agent
+from dreamsim.device import resolve_device
 from dreamsim.files import read_json, write_text
 from dreamsim.imagination import ALGOS, DreamTrainConfig, finished_run, load_policy, train_in_dream
-from dreamsim.model.checkpoint import has_training_state
+from dreamsim.model.checkpoint import has_training_state, load_checkpoint
 from dreamsim.tasks import Task, load_task
 from dreamsim.training import TrainConfig, train
 
@@ -80,6 +81,10 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
         state = read_json(state_path, "it holds the loop's history: restore it, or start over with another --out")
     if state["task"] != card.name:
         raise ValueError(f"{out} holds a loop for {state['task']!r}, not {card.name!r}: choose another --out")
+    # Settings that would otherwise fail only after the first collection.
+    resolve_device(config.device)
+    if config.train.init and not state["history"]:
+        load_checkpoint(config.train.init, task=card.name)
     writer = SummaryWriter(str(out / "tb"))
     policy_path = agent_dir / "policy.zip"
     for iteration in range(len(state["history"]), config.iterations):

@@ -153,6 +153,8 @@ def test_dyna_loop_continues_a_ppo_agent(tmp_path):
 
 def test_loop_rejects_bad_settings_and_another_tasks_folder(tmp_path):
     from dreamsim.loop import LoopConfig, run_loop
+    from dreamsim.resources import assets_dir
+    from dreamsim.training import TrainConfig
 
     with pytest.raises(ValueError, match="unknown algo"):
         LoopConfig(algo="td3")
@@ -172,6 +174,15 @@ def test_loop_rejects_bad_settings_and_another_tasks_folder(tmp_path):
     (tmp_path / "loop.json").write_text(json.dumps({"task": "hopper", "history": []}))
     with pytest.raises(ValueError, match="holds a loop for 'hopper'"):
         run_loop("reacher", tmp_path, LoopConfig())
+    # A bad device or start checkpoint fails before iteration 0 collects anything.
+    fresh = tmp_path / "fresh"
+    with pytest.raises(ValueError, match="runs on 'cpu' or 'cuda'"):
+        run_loop("reacher", fresh, LoopConfig(device="mps"))
+    with pytest.raises(FileNotFoundError, match="nope"):
+        run_loop("reacher", fresh, LoopConfig(train=TrainConfig(init=str(tmp_path / "nope"))))
+    with pytest.raises(ValueError, match="trained for task 'hopper', not 'reacher'"):
+        run_loop("reacher", fresh, LoopConfig(train=TrainConfig(init=str(assets_dir() / "hopper"))))
+    assert not (fresh / "episodes").exists()
 
 
 def test_an_interrupted_model_stage_stops_the_loop_unrecorded(tmp_path, monkeypatch):

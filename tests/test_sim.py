@@ -222,3 +222,16 @@ def test_a_reset_context_is_the_state_the_episode_starts_in(dot_run):
     a = sim.to_numpy(sim.reset(context={"obs": given, "frame": centre}))
     b = sim.to_numpy(sim.reset(context={"obs": -given, "frame": centre}))
     assert (np.sign(a - b) == np.sign(given)).all(), (a, b)
+
+
+def test_devices_other_than_cpu_and_cuda_are_refused_by_name():
+    from dreamsim.device import resolve_device
+
+    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
+    for bad in ("mps", "banana", None):
+        with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
+            resolve_device(bad)  # type: ignore[arg-type]
+    if not torch.cuda.is_available():
+        for cuda in ("cuda", torch.device("cuda")):
+            with pytest.raises(ValueError, match="no CUDA GPU is available"):
+                resolve_device(cuda)
