@@ -64,8 +64,9 @@ class DreamTrainConfig:
             raise ValueError("steps, num_envs, eval_every, eval_episodes and max_episode_steps must all be at least 1")
 
 
-def load_policy(path: str | Path) -> Any:
-    """Load an SB3 model saved by ``train_in_dream`` (or any SB3 SAC/PPO ``.zip``) on the CPU."""
+def load_policy(path: str | Path, task: str | Task | None = None) -> Any:
+    """Load an SB3 model saved by ``train_in_dream`` (or any SB3 SAC/PPO ``.zip``) on the CPU; with
+    ``task``, refuse one whose observation or action shape is not that task's."""
     import zipfile
 
     path = Path(path)
@@ -78,10 +79,22 @@ def load_policy(path: str | Path) -> Any:
         raise ValueError(f"{path} is not a Stable-Baselines3 model zip ({err})") from err
     if not isinstance(data, dict) or "policy_class" not in data:
         raise ValueError(f"{path} is not a Stable-Baselines3 model zip (its data names no policy class)")
-    for name, mark in _SAVED_ONLY_BY.items():
-        if mark in data:
-            return ALGOS[name].load(path, device="cpu")
-    raise ValueError(f"{path} holds a policy of another algorithm; DreamSim loads {sorted(ALGOS)}")
+    algo = next((ALGOS[name] for name, mark in _SAVED_ONLY_BY.items() if mark in data), None)
+    if algo is None:
+        raise ValueError(f"{path} holds a policy of another algorithm; DreamSim loads {sorted(ALGOS)}")
+    policy = algo.load(path, device="cpu")
+    if task is not None:
+        card = load_task(task)
+        env = make_real(card, render=False)
+        expected = (env.observation_space.shape, env.action_space.shape)
+        env.close()
+        shapes = (policy.observation_space.shape, policy.action_space.shape)
+        if shapes != expected:
+            raise ValueError(
+                f"{path} holds a policy for observations and actions of shapes {shapes}, {card.name}'s are "
+                f"{expected}: pass a policy trained on {card.name}"
+            )
+    return policy
 
 
 class RealEvalCallback(BaseCallback):
@@ -123,7 +136,7 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
 
     card = load_task(task)
     out = Path(out)
-    previous = None if config.init_policy is None else load_policy(config.init_policy)
+    previous = None if config.init_policy is None else load_policy(config.init_policy, card)
     if previous is not None and not isinstance(previous, ALGOS[config.algo]):
         raise ValueError(
             f"{config.init_policy} holds a {type(previous).__name__} policy, not {config.algo}: "

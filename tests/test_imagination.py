@@ -75,6 +75,10 @@ def test_load_policy_refuses_other_algorithms(tmp_path):
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a Stable-Baselines3 model zip"):
         load_policy(tmp_path / "junk.zip")
+    SAC("MlpPolicy", "Pendulum-v1").save(tmp_path / "pendulum.zip")  # observations (3,), Reacher's are (10,)
+    assert isinstance(load_policy(tmp_path / "pendulum.zip"), SAC)
+    with pytest.raises(ValueError, match=r"shapes \(\(3,\), \(1,\)\), reacher's are \(\(10,\), \(2,\)\): pass a policy"):
+        load_policy(tmp_path / "pendulum.zip", "reacher")
 
 
 def test_agent_trained_in_imagination_beats_random_in_the_real_world(dot_run):

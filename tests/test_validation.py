@@ -147,10 +147,15 @@ def test_validate_settings_and_targets_fail_before_any_work(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_validate_names_a_missing_policy(tiny_checkpoint, tmp_path):
+def test_validate_names_a_missing_or_another_tasks_policy(tiny_checkpoint, tmp_path):
+    from stable_baselines3 import SAC
+
     with pytest.raises(FileNotFoundError, match="sac_in_dream"):
-        validate(tiny_checkpoint, tmp_path, ValidateConfig(policy=str(tmp_path / "nope.zip")))
-    assert not any(tmp_path.iterdir())  # nothing half-written
+        validate(tiny_checkpoint, tmp_path / "report", ValidateConfig(policy=str(tmp_path / "nope.zip")))
+    SAC("MlpPolicy", "Pendulum-v1").save(tmp_path / "pendulum.zip")
+    with pytest.raises(ValueError, match="pass a policy trained on reacher"):
+        validate(tiny_checkpoint, tmp_path / "report", ValidateConfig(policy=str(tmp_path / "pendulum.zip")))
+    assert not (tmp_path / "report").exists()  # nothing half-written
 
 
 def test_validate_names_an_empty_episode_folder_before_any_rollout(tiny_checkpoint, tmp_path):

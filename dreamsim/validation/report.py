@@ -105,7 +105,7 @@ def validate(
     if cfg.policy is not None:
         from dreamsim.imagination import load_policy
 
-        policy = PolicyAgent(load_policy(cfg.policy))
+        policy = PolicyAgent(load_policy(cfg.policy, task))
     # Inputs first: a wrong policy or episode folder fails before minutes of rollouts.
     heldout = heldout_fidelity(task, ckpt, cfg.episodes) if cfg.episodes is not None else None
     probe = make_real(task, render=False)
