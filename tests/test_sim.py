@@ -142,6 +142,10 @@ def test_reset_from_a_real_context(tiny_checkpoint, reacher_episodes):
         env.reset(options={"obs": ep.obs[5][:3], "frame": ep.frames[5]})
     with pytest.raises(ValueError, match=r"'obs' has shape \(1, 10\), expected \(10,\) \(one observation\)"):
         env.reset(options={"obs": ep.obs[5:6], "frame": ep.frames[5]})
+    with pytest.raises(ValueError, match="'obs' contains NaN or inf"):
+        env.reset(options={"obs": np.full(10, np.nan), "frame": ep.frames[5]})
+    with pytest.warns(UserWarning, match=r"reset options \['observation'\] are ignored"):
+        env.reset(options={"observation": ep.obs[5]})  # a typo starts from a shipped state, but not in silence
 
 
 def test_truncates_at_the_card_episode_length(tiny_checkpoint, never_terminates):

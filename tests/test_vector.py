@@ -147,6 +147,10 @@ def test_vector_reset_from_real_contexts(tiny_checkpoint, reacher_episodes):
     assert obs.shape == (2, vec.single_observation_space.shape[0]) and not np.array_equal(obs[0], obs[1])
     with pytest.raises(ValueError, match="expected"):
         vec.reset(options={"obs": ep.obs[[3]], "frame": ep.frames[[3]]})
+    with pytest.raises(ValueError, match="NaN or inf"):
+        vec.reset(options={"obs": np.full((2, 10), np.inf), "frame": ep.frames[[3, 40]]})
+    with pytest.warns(UserWarning, match=r"\['state'\] are ignored"):
+        vec.reset(options={"state": ep.obs[[3, 40]], "reset_mask": np.array([True, False])})
 
 
 def test_sb3_vec_env_refuses_a_task_other_than_its_ids():
@@ -169,6 +173,9 @@ def test_sb3_vec_env_resets_from_set_options_once(tiny_checkpoint, reacher_episo
     assert not np.allclose(env.reset(), expected)  # the options served one reset: drawn start states now
     env.set_options([{"obs": ep.obs[3], "frame": ep.frames[3]}, {}])
     with pytest.raises(ValueError, match="give one to every env"):
+        env.reset()
+    env.set_options({"obs": np.full(10, np.nan), "frame": ep.frames[3]})  # SB3 copies one dict to every env
+    with pytest.raises(ValueError, match="NaN or inf"):
         env.reset()
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from dreamsim.sim.batch import BatchSim
+from dreamsim.sim.batch import BatchSim, reset_context
 from dreamsim.tasks import Task
 
 
@@ -46,7 +46,7 @@ class DreamSimVecEnv(VecEnv):
         return obs
 
     def _context(self) -> dict[str, np.ndarray] | None:
-        given = [("obs" in o or "frame" in o) for o in self._options]
+        given = [reset_context(o) is not None for o in self._options]
         if not any(given):
             return None
         if not all(given):

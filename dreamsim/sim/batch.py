@@ -9,6 +9,7 @@ episode count): resets are batched, and an env's episodes do not depend on the b
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,17 @@ def _observation_space(obs_mode: str, state_space: spaces.Box, frame_size: int, 
     if obs_mode == "latent":
         return spaces.Box(-np.inf, np.inf, (latent_dim,), np.float32)
     return spaces.Dict({"state": state_space, "pixels": pixels})
+
+
+def reset_context(options: dict[str, Any] | None, known: tuple[str, ...] = ("obs", "frame")) -> dict[str, Any] | None:
+    """The start context (``obs``, ``frame``) in reset ``options``, or ``None``; warns of keys outside
+    ``known``, which are ignored (a typo, or a dict observation passed whole)."""
+    if not options:
+        return None
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        warnings.warn(f"reset options {unknown} are ignored: DreamSim takes {list(known)}", stacklevel=3)
+    return {k: options[k] for k in ("obs", "frame") if k in options} or None
 
 
 class BatchSim:
@@ -237,6 +249,8 @@ class BatchSim:
         d, size = self.state_space.shape[0], self.task.frame_size
         if obs.shape != (n, d):
             raise ValueError(f"reset context 'obs' has shape {obs.shape}, expected {(n, d)}")
+        if not np.isfinite(obs).all():
+            raise ValueError("reset context 'obs' contains NaN or inf: pass real, finite observations")
         if frame.dtype != np.uint8 or frame.shape != (n, size, size, 3):
             raise ValueError(f"reset context 'frame' must be uint8 {(n, size, size, 3)}, got {frame.dtype} {frame.shape}")
         as_t = lambda x: torch.as_tensor(x, device=self.device)  # noqa: E731

@@ -9,7 +9,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dreamsim.sim.batch import BatchSim
+from dreamsim.sim.batch import BatchSim, reset_context
 
 
 class DreamSimEnv(gym.Env):
@@ -63,9 +63,9 @@ class DreamSimEnv(gym.Env):
         super().reset(seed=seed)
         if seed is not None:
             self.sim.seed([seed])
-        context = None
-        if options and ("obs" in options or "frame" in options):
-            context = {k: np.asarray(v) for k, v in options.items() if k in ("obs", "frame")}
+        context = reset_context(options)
+        if context is not None:
+            context = {k: np.asarray(v) for k, v in context.items()}
             size = self.task.frame_size
             expected = {"obs": self.sim.state_space.shape, "frame": (size, size, 3)}
             for k, v in context.items():

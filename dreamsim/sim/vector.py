@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from dreamsim.sim.batch import BatchSim
+from dreamsim.sim.batch import BatchSim, reset_context
 
 
 class DreamSimVectorEnv(VectorEnv):
@@ -65,7 +65,7 @@ class DreamSimVectorEnv(VectorEnv):
         mask = self._reset_mask(options)
         self.sim.seed([s if m else None for s, m in zip(seeds, mask, strict=True)])
         self._autoreset[mask] = False
-        context = options if options and ("obs" in options or "frame" in options) else None
+        context = reset_context(options, ("obs", "frame", "reset_mask"))
         if mask.all():
             return self.sim.to_numpy(self.sim.reset(context=context)), {}
         self.sim.reset(np.flatnonzero(mask).tolist(), context=context)  # context rows: the masked envs'
