@@ -46,6 +46,12 @@ def _train(args: argparse.Namespace) -> None:
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     config = TrainConfig(**overrides)
     out = Path(args.out or f"runs/{card.name}")
+    if args.resume and (out / "checkpoint" / "config.json").is_file():
+        from dreamsim.model.checkpoint import read_config
+
+        done = read_config(out / "checkpoint").get("training", {}).get("steps", 0)
+        if config.steps <= done:
+            raise ValueError(f"{out} is at step {done} and --steps is the total to reach: pass more than {done}")
     metrics = train(card, args.episodes or f"episodes/{card.name}", out, config, resume=args.resume, progress=True)
     print(json.dumps({k: v for k, v in metrics.items() if not k.startswith("loss/")}, indent=2))
     print(f"checkpoint: {out / 'checkpoint'}   TensorBoard: tensorboard --logdir {out / 'tb'}")

@@ -18,6 +18,8 @@ def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys):
     assert main([*args, *small, "--steps", "2"]) == 0
     assert main([*args, *small, "--steps", "3", "--resume"]) == 0
     assert json.loads((run / "checkpoint" / "config.json").read_text())["training"]["steps"] == 3
+    assert main([*args, *small, "--steps", "3", "--resume"]) == 2  # the total asked for is already reached
+    assert "is at step 3 and --steps is the total to reach: pass more than 3" in capsys.readouterr().err
     report = tmp_path / "report"
     args = ["validate", str(run / "checkpoint"), "--episodes", str(episodes), "--out", str(report)]
     assert main([*args, "--starts", "2", "--horizon", "5", "--transfer-episodes", "2"]) == 0
@@ -41,6 +43,9 @@ def test_cli_errors_name_the_problem(capsys, tmp_path):
 
 
 def test_demo_trains_an_agent_and_writes_the_validation_report(tiny_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="agent_steps must be 0 .* got -5"):
+        run_demo("reacher", tmp_path / "bad", checkpoint=tiny_checkpoint, agent_steps=-5)
+    assert not (tmp_path / "bad").exists()
     report = run_demo("reacher", tmp_path, checkpoint=tiny_checkpoint, agent_steps=64, episodes=2, starts=2)
     data = json.loads((tmp_path / "report.json").read_text())
     agent = data["agent"]

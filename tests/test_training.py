@@ -40,7 +40,11 @@ def test_resume_continues_from_the_saved_step(reacher_episodes, tmp_path):
     with pytest.raises(ValueError, match="trained with preset 'tiny': resume it without --preset small"):
         train("reacher", reacher_episodes, tmp_path, TrainConfig(**{**cfg.__dict__, "steps": 9, "preset": "small"}), resume=True)
     # The resumed steps ran at the rate asked for, not the one saved with the optimizer state.
-    assert {g["lr"] for g in json.loads((tmp_path / "checkpoint" / "trainer.json").read_text())["param_groups"]} == {1e-5}
+    trainer_json = tmp_path / "checkpoint" / "trainer.json"
+    assert {g["lr"] for g in json.loads(trainer_json.read_text())["param_groups"]} == {1e-5}
+    trainer_json.write_text(json.dumps({k: v for k, v in json.loads(trainer_json.read_text()).items() if k != "step"}))
+    with pytest.raises(ValueError, match=r"corrupted \(trainer.json lacks \['step'\]\)"):
+        train("reacher", reacher_episodes, tmp_path, TrainConfig(**{**cfg.__dict__, "steps": 9}), resume=True)
 
 
 def test_init_starts_from_a_checkpoint_and_keeps_its_record(tiny_checkpoint, reacher_episodes, tmp_path):

@@ -183,10 +183,16 @@ def load_optimizer(path: str | Path, optimizer: torch.optim.Optimizer) -> dict[s
     """Restore optimizer state saved with the checkpoint; returns the trainer state stored beside it."""
     path = Path(path)
     if not (path / "optimizer.safetensors").is_file():
-        raise FileNotFoundError(f"{path} holds no optimizer state: it is not a training checkpoint")
+        raise FileNotFoundError(
+            f"{path} holds no optimizer state, so it cannot be resumed (a shipped checkpoint has none): "
+            "start a new run from it with --init"
+        )
     try:
         state = json.loads((path / "trainer.json").read_text())
         tensors = load_file(str(path / "optimizer.safetensors"))
+        missing = {"param_groups", "step", "wall_time_s", "sampler_rng"} - set(state)
+        if missing:
+            raise ValueError(f"trainer.json lacks {sorted(missing)}")
     except (OSError, ValueError, SafetensorError) as err:
         raise ValueError(f"optimizer state in {path} is corrupted ({err}); resume from another checkpoint") from err
     per_param: dict[int, dict[str, torch.Tensor]] = {}

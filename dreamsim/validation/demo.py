@@ -33,6 +33,8 @@ def run_demo(
     """Run the demo into ``out``; returns the path of its ``report.md`` (the agent's run is in ``agent/``)."""
     card = load_task(task)
     out = Path(out)
+    if agent_steps < 0:
+        raise ValueError(f"agent_steps must be 0 (no agent) or more, got {agent_steps}")
     # Settings are checked before minutes of agent training; the policy joins once it exists.
     config = ValidateConfig(starts=starts, transfer_episodes=episodes, seed=seed, device=device)
     extra: dict[str, Any] = {}
