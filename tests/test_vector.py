@@ -20,6 +20,20 @@ def test_make_vec_returns_the_native_vector_env(tiny_checkpoint):
     assert env.render().shape == (3, 64, 64, 3)
 
 
+def test_settings_of_the_wrong_type_are_named(tiny_checkpoint):
+    for bad in ({"num_envs": "4"}, {"num_envs": 4.0}, {"num_envs": True}):
+        with pytest.raises(ValueError, match="num_envs must be an int"):
+            BatchSim("reacher", checkpoint=tiny_checkpoint, device="cpu", **bad)
+    with pytest.raises(ValueError, match="uncertainty_penalty must be a number"):
+        BatchSim("reacher", 2, checkpoint=tiny_checkpoint, device="cpu", uncertainty_penalty="0.5")
+    with pytest.raises(ValueError, match="max_episode_steps must be an int"):
+        BatchSim("reacher", 2, checkpoint=tiny_checkpoint, device="cpu", max_episode_steps=10.5)
+    vec = DreamSimVectorEnv(2, checkpoint=tiny_checkpoint)
+    np.testing.assert_array_equal(vec.reset(seed=np.int64(3))[0], vec.reset(seed=3)[0])  # numpy ints are ints
+    with pytest.raises(ValueError, match="seed must be an int or a list of 2"):
+        vec.reset(seed="12")  # not seeds 1 and 2
+
+
 def _single_rollout(env, seed, actions):
     """A single env driven the way the vector env autoresets: reset on the step after an end."""
     obs, _ = env.reset(seed=seed)

@@ -59,6 +59,10 @@ def _observation_space(obs_mode: str, state_space: spaces.Box, frame_size: int, 
     return spaces.Dict({"state": state_space, "pixels": pixels})
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def reset_context(options: dict[str, Any] | None, known: tuple[str, ...] = ("obs", "frame")) -> dict[str, Any] | None:
     """The start context (``obs``, ``frame``) in reset ``options``, or ``None``; warns of keys outside
     ``known``, which are ignored (a typo, or a dict observation passed whole)."""
@@ -100,15 +104,17 @@ class BatchSim:
     ):
         if obs_mode not in OBS_MODES:
             raise ValueError(f"unknown obs_mode {obs_mode!r}: choose one of {OBS_MODES}")
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
-        if not uncertainty_penalty >= 0:
-            raise ValueError(f"uncertainty_penalty must be a number >= 0, got {uncertainty_penalty}")
-        if max_episode_steps is not None and max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be at least 1 (or None for the card's length), got {max_episode_steps}")
+        if not _is_int(num_envs) or num_envs < 1:
+            raise ValueError(f"num_envs must be an int of at least 1, got {num_envs!r}")
+        if not isinstance(uncertainty_penalty, (int, float, np.number)) or not uncertainty_penalty >= 0:
+            raise ValueError(f"uncertainty_penalty must be a number >= 0, got {uncertainty_penalty!r}")
+        if max_episode_steps is not None and (not _is_int(max_episode_steps) or max_episode_steps < 1):
+            raise ValueError(
+                f"max_episode_steps must be an int of at least 1 (or None for the card's length), got {max_episode_steps!r}"
+            )
         self.uncertainty_penalty = float(uncertainty_penalty)
         self.task = load_task(task)
-        self.num_envs = num_envs
+        self.num_envs = int(num_envs)
         self.obs_mode = obs_mode
         self.device = resolve_device(device)
         ckpt = load_for_task(self.task, checkpoint, self.device)

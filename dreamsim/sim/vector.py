@@ -56,6 +56,10 @@ class DreamSimVectorEnv(VectorEnv):
         """``seed``: an int seeds env ``i`` with ``seed + i``; a list gives each env its own.
         ``options["reset_mask"]`` (bool ``(N,)``, as Gymnasium's vector envs take it) resets only
         those envs (and seeds only them); the others keep their episodes and observations."""
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            seed = int(seed)
+        elif seed is not None and not isinstance(seed, (list, tuple, np.ndarray)):
+            raise ValueError(f"seed must be an int or a list of {self.num_envs} (int or None), got {seed!r}")
         super().reset(seed=seed if isinstance(seed, int) else None)
         seeds: list[int | None] = (
             [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else list(seed or [None] * self.num_envs)
