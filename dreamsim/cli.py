@@ -212,7 +212,7 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
         help="episode folder: start imagined episodes anywhere in these real episodes (default: the shipped start states)",
     )
     args = parser.parse_args(argv)
-    if problem := _out_is_a_file(args.out):
+    if problem := _usage_problem(args):
         parser.error(problem)
     try:
         config = DreamTrainConfig(
@@ -373,17 +373,20 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _out_is_a_file(out: str | None) -> str | None:
-    """The usage error for an ``--out`` that names an existing file: found before any work is done."""
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    """Usage errors found before any work: an ``--out`` that names a file, a negative ``--seed``."""
+    out, seed = getattr(args, "out", None), getattr(args, "seed", None)
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         return f"--out {out} is a file: pass a folder"
+    if seed is not None and seed < 0:
+        return f"--seed must be 0 or more, got {seed}"
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if problem := _out_is_a_file(getattr(args, "out", None)):
+    if problem := _usage_problem(args):
         parser.error(problem)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     # SIGTERM (from `timeout`, `kill` or a batch scheduler) stops a command as Ctrl-C does: training

@@ -40,6 +40,9 @@ def test_cli_errors_name_the_problem(capsys, tmp_path):
             main([*command, "--out", str(afile)])
         assert exit_.value.code == 2 and f"--out {afile} is a file: pass a folder" in capsys.readouterr().err
     assert afile.read_text() == "keep me"
+    with pytest.raises(SystemExit) as exit_:
+        main(["collect", "reacher", "--seed", "-1", "--out", str(tmp_path / "eps")])
+    assert exit_.value.code == 2 and "--seed must be 0 or more, got -1" in capsys.readouterr().err
 
 
 def test_demo_trains_an_agent_and_writes_the_validation_report(tiny_checkpoint, tmp_path):
