@@ -135,10 +135,16 @@ def test_bad_checkpoints_say_what_is_wrong(tmp_path):
         load_checkpoint(path)
     config["task"] = "reacher"
 
-    config["format_version"] = 99
+    version, config["format_version"] = config["format_version"], 99
     (path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="format_version 99"):
         load_checkpoint(path)
+    config["format_version"] = version
+
+    for deter in (-1, "256"):  # sizes no model can have: named, not a torch traceback
+        (path / "config.json").write_text(json.dumps({**config, "model": {**config["model"], "deter": deter}}))
+        with pytest.raises(ValueError, match="has no valid 'model' section"):
+            load_checkpoint(path)
 
     path = save_checkpoint(tmp_path / "ckpt2", WorldModel(preset("tiny", 10, 2)), "reacher", _starts())
     weights = path / "model.safetensors"

@@ -154,9 +154,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", task: 
         raise ValueError(f"checkpoint {path} was trained for task {config.get('task')!r}, not {task!r}")
     try:
         cfg = ModelConfig.from_dict(config["model"])
-    except (KeyError, TypeError) as err:
+        model = WorldModel(cfg)
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:  # missing keys, or sizes no model can have
         raise ValueError(f"checkpoint config {path / 'config.json'} has no valid 'model' section ({err})") from err
-    model = WorldModel(cfg)
     try:
         weights = load_file(str(path / "model.safetensors"))
     except (SafetensorError, OSError, ValueError) as err:
