@@ -84,17 +84,22 @@ def load_policy(path: str | Path, task: str | Task | None = None) -> Any:
         raise ValueError(f"{path} holds a policy of another algorithm; DreamSim loads {sorted(ALGOS)}")
     policy = algo.load(path, device="cpu")
     if task is not None:
-        card = load_task(task)
-        env = make_real(card, render=False)
-        expected = (env.observation_space.shape, env.action_space.shape)
-        env.close()
-        shapes = (policy.observation_space.shape, policy.action_space.shape)
-        if shapes != expected:
-            raise ValueError(
-                f"{path} holds a policy for observations and actions of shapes {shapes}, {card.name}'s are "
-                f"{expected}: pass a policy trained on {card.name}"
-            )
+        check_policy_fits(policy, task, path)
     return policy
+
+
+def check_policy_fits(policy: BaseAlgorithm, task: str | Task, path: str | Path) -> None:
+    """Refuse a policy (loaded from ``path``) whose observation or action shape is not ``task``'s."""
+    card = load_task(task)
+    env = make_real(card, render=False)
+    expected = (env.observation_space.shape, env.action_space.shape)
+    env.close()
+    shapes = (policy.observation_space.shape, policy.action_space.shape)
+    if shapes != expected:
+        raise ValueError(
+            f"{path} holds a policy for observations and actions of shapes {shapes}, {card.name}'s are "
+            f"{expected}: pass a policy trained on {card.name}"
+        )
 
 
 class RealEvalCallback(BaseCallback):
@@ -136,12 +141,15 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
 
     card = load_task(task)
     out = Path(out)
-    previous = None if config.init_policy is None else load_policy(config.init_policy, card)
-    if previous is not None and not isinstance(previous, ALGOS[config.algo]):
-        raise ValueError(
-            f"{config.init_policy} holds a {type(previous).__name__} policy, not {config.algo}: "
-            f"pass algo={type(previous).__name__.lower()!r} to continue it, or start a new run"
-        )
+    previous: BaseAlgorithm | None = None
+    if config.init_policy is not None:
+        previous = load_policy(config.init_policy)
+        if not isinstance(previous, ALGOS[config.algo]):
+            raise ValueError(
+                f"{config.init_policy} holds a {type(previous).__name__} policy, not {config.algo}: "
+                f"pass algo={type(previous).__name__.lower()!r} to continue it, or start a new run"
+            )
+        check_policy_fits(previous, card, config.init_policy)
     env = DreamSimVecEnv(
         card,
         num_envs=config.num_envs,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import runpy
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -63,6 +64,8 @@ def test_a_continued_policy_must_be_of_the_algo_asked_for(tmp_path):
     config = DreamTrainConfig(algo="ppo", init_policy=str(tmp_path / "sac.zip"))
     with pytest.raises(ValueError, match="holds a SAC policy, not ppo: pass algo='sac'"):
         train_in_dream("reacher", tmp_path / "run", config, progress=False)
+    with pytest.raises(ValueError, match="pass a policy trained on reacher"):  # Pendulum's, not Reacher's
+        train_in_dream("reacher", tmp_path / "run", replace(config, algo="sac"), progress=False)
     assert not (tmp_path / "run").exists()
 
 
