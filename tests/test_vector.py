@@ -286,7 +286,7 @@ def test_branched_rollouts_start_anywhere_in_real_episodes_and_stop_early(tiny_c
     drawn = np.concatenate(drawn)
     assert len(np.unique(drawn, axis=0)) > 32  # 64 resets draw from all over the episodes
     assert sum(not (resets == row).all(1).any() for row in drawn) > 32  # most are mid-episode
-    with pytest.raises(ValueError, match="max_episode_steps must be at least 1"):
+    with pytest.raises(ValueError, match="max_episode_steps must be an int of at least 1"):
         BatchSim("reacher", 1, checkpoint=tiny_checkpoint, device="cpu", max_episode_steps=0)
 
 
