@@ -46,9 +46,9 @@ def _train(args: argparse.Namespace) -> None:
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     config = TrainConfig(**overrides)
     out = Path(args.out or f"runs/{card.name}")
-    if args.resume and (out / "checkpoint" / "config.json").is_file():
-        from dreamsim.model.checkpoint import read_config
+    from dreamsim.model.checkpoint import has_training_state, read_config
 
+    if args.resume and config.init is None and has_training_state(out / "checkpoint"):
         done = read_config(out / "checkpoint").get("training", {}).get("steps", 0)
         if config.steps <= done:
             raise ValueError(f"{out} is at step {done} and --steps is the total to reach: pass more than {done}")

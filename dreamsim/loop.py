@@ -83,6 +83,7 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
         raise ValueError(f"{out} holds a loop for {state['task']!r}, not {card.name!r}: choose another --out")
     # Settings that would otherwise fail only after the first collection.
     resolve_device(config.device)
+    resolve_device(config.train.device)
     if config.train.init and not state["history"]:
         load_checkpoint(config.train.init, task=card.name)
     writer = SummaryWriter(str(out / "tb"))

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -118,8 +120,12 @@ def test_wrong_folders_are_named_for_what_they_are(reacher_episodes, tmp_path):
     one = EpisodeStore(reacher_episodes).paths()[0]
     with pytest.raises(ValueError, match="is a file: pass the folder"):
         read_split(load_task("reacher"), one, 1)
-    with pytest.raises(ValueError, match=f"holds no episodes itself, but {reacher_episodes} does"):
+    with pytest.raises(ValueError, match=re.escape(f"holds no episodes itself, but its subfolders do ({reacher_episodes})")):
         read_split(load_task("reacher"), reacher_episodes.parent, 1)
+    run = tmp_path / "run"  # a training run: its checkpoint's start_states.npz is no episode to point to
+    shutil.copytree(assets_dir() / "reacher", run / "checkpoint")
+    with pytest.raises(ValueError, match=f"no episodes in {run}: run `dreamsim collect reacher"):
+        read_split(load_task("reacher"), run, 1)
     with pytest.raises(ValueError, match="nope does not exist: run `dreamsim collect reacher"):
         read_split(load_task("reacher"), tmp_path / "nope", 1)
 

@@ -76,7 +76,14 @@ def test_bad_settings_fail_before_any_work(reacher_episodes, tmp_path):
 
 
 def test_resume_without_a_checkpoint(reacher_episodes, tmp_path):
+    import shutil
+
+    from dreamsim.resources import assets_dir
+
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train("reacher", reacher_episodes, tmp_path, resume=True)
+    shutil.copytree(assets_dir() / "reacher", tmp_path / "checkpoint")  # a model without training state
+    with pytest.raises(FileNotFoundError, match="no training state to resume .*start a new run from it with --init"):
         train("reacher", reacher_episodes, tmp_path, resume=True)
 
 

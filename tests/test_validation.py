@@ -36,6 +36,8 @@ def test_ssim_matches_the_reference_implementation():
     assert float(ssim(a_t, a_t)) == pytest.approx(1.0)
     assert float(ssim(torch.as_tensor(noisier), a_t)) < float(ssim(b_t, a_t))
     assert ssim(torch.stack([a_t, b_t])[None], torch.stack([a_t, a_t])[None]).shape == (1, 2)
+    with pytest.raises(ValueError, match="at least 11x11 pixels, got \\(10, 30\\)"):
+        ssim(a_t[:10, :30], a_t[:10, :30])
 
 
 def test_restoring_qpos_qvel_replays_the_recorded_episode():

@@ -30,6 +30,7 @@ def test_settings_of_the_wrong_type_are_named(tiny_checkpoint):
         BatchSim("reacher", 2, checkpoint=tiny_checkpoint, device="cpu", max_episode_steps=10.5)
     vec = DreamSimVectorEnv(2, checkpoint=tiny_checkpoint)
     np.testing.assert_array_equal(vec.reset(seed=np.int64(3))[0], vec.reset(seed=3)[0])  # numpy ints are ints
+    np.testing.assert_array_equal(vec.reset(seed=range(3, 5))[0], vec.reset(seed=[3, 4])[0])
     with pytest.raises(ValueError, match="seed must be an int or a list of 2"):
         vec.reset(seed="12")  # not seeds 1 and 2
 

@@ -75,9 +75,11 @@ class EpisodeStore:
             return ValueError(f"{self.root} is a file: pass the folder of episodes")
         if not self.root.exists():
             return ValueError(f"{self.root} does not exist: {remedy}")
-        nested = sorted({p.parent for p in self.root.glob("*/*.npz")})
+        nested = sorted({p.parent for p in self.root.glob("*/*.npz") if not p.name.startswith(".")})
+        nested = [d for d in nested if not (d / "model.safetensors").is_file()]  # checkpoints hold no episodes
         if nested:
-            return ValueError(f"{self.root} holds no episodes itself, but {nested[0]} does: pass that folder")
+            names = ", ".join(str(d) for d in nested)
+            return ValueError(f"{self.root} holds no episodes itself, but its subfolders do ({names}): pass the task's one")
         return ValueError(f"no episodes in {self.root}: {remedy}")
 
     def __len__(self) -> int:

@@ -154,9 +154,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", task: 
         raise ValueError(f"checkpoint {path} was trained for task {config.get('task')!r}, not {task!r}")
     try:
         cfg = ModelConfig.from_dict(config["model"])
-        model = WorldModel(cfg)
-    except (KeyError, TypeError, RuntimeError, ValueError) as err:  # missing keys, or sizes no model can have
+    except (KeyError, TypeError, ValueError) as err:  # missing or unknown keys, sizes no model can have
         raise ValueError(f"checkpoint config {path / 'config.json'} has no valid 'model' section ({err})") from err
+    model = WorldModel(cfg)
     try:
         weights = load_file(str(path / "model.safetensors"))
     except (SafetensorError, OSError, ValueError) as err:
@@ -183,10 +183,7 @@ def load_optimizer(path: str | Path, optimizer: torch.optim.Optimizer) -> dict[s
     """Restore optimizer state saved with the checkpoint; returns the trainer state stored beside it."""
     path = Path(path)
     if not (path / "optimizer.safetensors").is_file():
-        raise FileNotFoundError(
-            f"{path} holds no optimizer state, so it cannot be resumed (a shipped checkpoint has none): "
-            "start a new run from it with --init"
-        )
+        raise FileNotFoundError(f"{path} holds no optimizer state: it is not a training checkpoint")
     try:
         state = json.loads((path / "trainer.json").read_text())
         tensors = load_file(str(path / "optimizer.safetensors"))

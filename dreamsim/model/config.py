@@ -32,6 +32,12 @@ class ModelConfig:
     # did not move can be copied exactly (see ``FrameDecoder``). Every preset turns it on; older checkpoints have it off.
     frame_reference: bool = False
 
+    def __post_init__(self) -> None:
+        sizes = ("state_dim", "action_dim", "frame_size", "cnn_depth", "hidden", "deter", "stoch", "classes", "ensemble")
+        bad = [f"{n}={getattr(self, n)!r}" for n in sizes if type(getattr(self, n)) is not int or getattr(self, n) < 1]
+        if bad:
+            raise ValueError(f"model sizes must be positive ints: {', '.join(bad)}")
+
     @property
     def latent_dim(self) -> int:
         """Size of the flat latent ``[deter, stoch * classes]``."""

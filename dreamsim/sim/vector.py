@@ -7,6 +7,7 @@ reward is 0). The torch-tensor path is ``env.sim`` (a ``BatchSim``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ class DreamSimVectorEnv(VectorEnv):
         those envs (and seeds only them); the others keep their episodes and observations."""
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             seed = int(seed)
-        elif seed is not None and not isinstance(seed, (list, tuple, np.ndarray)):
+        elif seed is not None and (isinstance(seed, str) or not isinstance(seed, (Sequence, np.ndarray))):
             raise ValueError(f"seed must be an int or a list of {self.num_envs} (int or None), got {seed!r}")
         super().reset(seed=seed if isinstance(seed, int) else None)
         seeds: list[int | None] = (

@@ -35,6 +35,8 @@ def ssim(pred: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Per-frame SSIM of uint8 frames ``(..., H, W, 3)`` -> ``(...)``: the standard 11x11 Gaussian
     window (sigma 1.5), K1 = 0.01, K2 = 0.03, computed per colour channel and averaged over the
     valid (unpadded) window positions."""
+    if min(pred.shape[-3:-1]) < 11:
+        raise ValueError(f"SSIM's 11x11 window needs frames of at least 11x11 pixels, got {tuple(pred.shape[-3:-1])}")
     lead = pred.shape[:-3]
     x = pred.reshape(-1, *pred.shape[-3:]).permute(0, 3, 1, 2).double()
     y = real.reshape(-1, *real.shape[-3:]).permute(0, 3, 1, 2).double()

@@ -116,6 +116,11 @@ def train(
     out = Path(out)
     ckpt_dir = out / "checkpoint"
     if resume and not has_training_state(ckpt_dir):
+        if holds_checkpoint(ckpt_dir):
+            raise FileNotFoundError(
+                f"{ckpt_dir} holds a model but no training state to resume (a shipped or decoder-tuned checkpoint): "
+                f"start a new run from it with --init {ckpt_dir} --out <another folder>"
+            )
         raise FileNotFoundError(f"nothing to resume in {out}: no training checkpoint at {ckpt_dir}")
     if not resume and holds_checkpoint(ckpt_dir):
         raise FileExistsError(f"{out} already holds a checkpoint: pass --resume to continue it, or choose another --out")
