@@ -56,6 +56,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=30_000, help="first evaluation episode seed")
     args = parser.parse_args()
+    if args.seed < 0:
+        parser.error(f"--seed must be 0 or more, got {args.seed}")
     card = load_task(args.task)
     env = make_vec_env(lambda: make_real(card, render=False), n_envs=args.num_envs, seed=0)
     model = SAC("MlpPolicy", env, seed=0, device="cpu")

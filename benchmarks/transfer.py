@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=30_000, help="first episode seed (apart from the recipes' evaluation seeds)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
+    if args.seed < 0:
+        parser.error(f"--seed must be 0 or more, got {args.seed}")
     if args.run is not None:
         try:
             result = run(args)

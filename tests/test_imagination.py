@@ -50,6 +50,14 @@ def test_a_recipe_reports_bad_settings_as_usage_errors(tmp_path, monkeypatch, ca
     assert exit_.value.code == 2 and "is a file: pass a folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("script", ["transfer.py", "sac_real.py"])
+def test_benchmark_scripts_refuse_a_negative_seed(script, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [script, "reacher", "--seed", "-1"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(RECIPES.parent / "benchmarks" / script), run_name="__main__")
+    assert exit_.value.code == 2 and "--seed must be 0 or more, got -1" in capsys.readouterr().err
+
+
 def test_config_errors_name_the_fix():
     with pytest.raises(ValueError, match="choose one of"):
         DreamTrainConfig(algo="dqn")

@@ -147,6 +147,17 @@ def test_validate_settings_and_targets_fail_before_any_work(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither a task .*reacher.* nor a checkpoint folder"):
         validate("reachr", tmp_path)
     assert not any(tmp_path.iterdir())
+    import json
+    import shutil
+
+    from dreamsim.resources import assets_dir
+
+    shutil.copytree(assets_dir() / "reacher", tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps({**config, "task": "reachr"}))
+    with pytest.raises(ValueError, match="ckpt was trained for task 'reachr', which this DreamSim lacks: unknown task"):
+        validate(tmp_path / "ckpt", tmp_path / "report")
+    assert not (tmp_path / "report").exists()
 
 
 def test_validate_names_a_missing_or_another_tasks_policy(tiny_checkpoint, tmp_path):

@@ -63,7 +63,11 @@ def resolve_target(target: str | Path, device: str = "auto") -> tuple[Task, Chec
         return task, load_for_task(task, None, dev)
     if not Path(target).exists():
         raise FileNotFoundError(f"{target} is neither a task ({', '.join(list_tasks())}) nor a checkpoint folder")
-    task = load_task(read_config(target)["task"])
+    name = read_config(target)["task"]
+    try:
+        task = load_task(name)
+    except ValueError as err:
+        raise ValueError(f"the checkpoint {target} was trained for task {name!r}, which this DreamSim lacks: {err}") from err
     return task, load_checkpoint(target, dev)
 
 
