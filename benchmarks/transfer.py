@@ -23,7 +23,7 @@ from dreamsim.control import ConstantAgent, PolicyAgent, RandomAgent
 from dreamsim.device import describe_machine, resolve_device
 from dreamsim.files import display_path, read_json, write_text
 from dreamsim.imagination import load_policy
-from dreamsim.tasks import make_real
+from dreamsim.tasks import real_spaces
 from dreamsim.validation.report import resolve_target
 from dreamsim.validation.transfer import transfer_gap
 
@@ -37,13 +37,11 @@ def run(args: argparse.Namespace) -> dict:
         raise FileNotFoundError(f"{run_dir} lacks {' and '.join(missing)}: pass a finished agents/ recipe run folder")
     returns = read_json(run_dir / "returns.json", "rerun the recipe that wrote it")
     task, ckpt = resolve_target(returns["config"]["checkpoint"] or returns["task"], args.device)
-    probe = make_real(task, render=False)
-    space = probe.action_space
-    probe.close()
+    space = real_spaces(task)[1]
     agents = {
         "trained": PolicyAgent(load_policy(run_dir / "policy.zip")),
-        "random": RandomAgent(space, seed=args.seed),  # type: ignore[arg-type]
-        "constant": ConstantAgent(space),  # type: ignore[arg-type]
+        "random": RandomAgent(space, seed=args.seed),
+        "constant": ConstantAgent(space),
     }
     print(f"{len(agents)} agents x {args.episodes} paired episodes in MuJoCo and DreamSim ...", file=sys.stderr)
     gap = transfer_gap(task, agents, args.episodes, args.seed, ckpt.path, args.device)

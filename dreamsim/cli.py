@@ -29,12 +29,10 @@ def _collect(args: argparse.Namespace) -> None:
         from dreamsim.device import resolve_device
         from dreamsim.planning import MPCAgent, planner_config
         from dreamsim.sim.batch import load_for_task
-        from dreamsim.tasks import make_real
+        from dreamsim.tasks import real_spaces
 
         model = load_for_task(card, args.checkpoint, resolve_device(args.device)).model
-        env = make_real(card, render=False)
-        agent = MPCAgent(model, env.action_space, planner_config(args.planner), seed=args.seed or 0)  # type: ignore[arg-type]
-        env.close()
+        agent = MPCAgent(model, real_spaces(card)[1], planner_config(args.planner), seed=args.seed or 0)
         steps = collect_with_agent(card, out, wanted, agent, args.noise, args.seed, progress=True)
     print(f"wrote {steps} steps to {out}")
 

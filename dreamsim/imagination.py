@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from dreamsim.control import PolicyAgent, RandomAgent, evaluate
 from dreamsim.files import read_json, write_atomic, write_text
-from dreamsim.tasks import Task, load_task, make_real
+from dreamsim.tasks import Task, load_task, real_spaces
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "ppo": PPO}
 # SB3 settings for imagination, under any given in ``algo_kwargs``. Imagined transitions are cheap:
@@ -91,9 +91,7 @@ def load_policy(path: str | Path, task: str | Task | None = None) -> Any:
 def check_policy_fits(policy: BaseAlgorithm, task: str | Task, path: str | Path) -> None:
     """Refuse a policy (loaded from ``path``) whose observation or action shape is not ``task``'s."""
     card = load_task(task)
-    env = make_real(card, render=False)
-    expected = (env.observation_space.shape, env.action_space.shape)
-    env.close()
+    expected = tuple(space.shape for space in real_spaces(card))
     shapes = (policy.observation_space.shape, policy.action_space.shape)
     if shapes != expected:
         raise ValueError(
@@ -174,9 +172,8 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
     env.close()
     if not callback.history or callback.history[-1]["dream_steps"] != callback.num_timesteps:
         callback.evaluate_now()
-    real = make_real(card, render=False)
-    random = evaluate(card, RandomAgent(real.action_space, seed=config.seed), config.eval_episodes, config.seed + 10_000)  # type: ignore[arg-type]
-    real.close()
+    random_agent = RandomAgent(real_spaces(card)[1], seed=config.seed)
+    random = evaluate(card, random_agent, config.eval_episodes, config.seed + 10_000)
     summary = {
         "task": card.name,
         "config": asdict(config),

@@ -193,3 +193,11 @@ def make_real(task: str | Task, render: bool = True) -> gym.Env:
     if card.action_repeat > 1:
         env = ActionRepeat(env, card.action_repeat)
     return env
+
+
+def real_spaces(task: str | Task) -> tuple[gym.spaces.Box, gym.spaces.Box]:
+    """``(observation_space, action_space)`` of the real env, read from a MuJoCo env without a renderer."""
+    env = make_real(task, render=False)
+    spaces = env.observation_space, env.action_space
+    env.close()
+    return spaces  # type: ignore[return-value]

@@ -17,7 +17,7 @@ import numpy as np
 
 from dreamsim.control import Agent
 from dreamsim.data.store import Episode, EpisodeStore
-from dreamsim.tasks import Task, load_task, make_real
+from dreamsim.tasks import Task, load_task, make_real, real_spaces
 
 _worker_envs: dict[str, gym.Env] = {}  # one real env per task in each worker process
 
@@ -62,9 +62,8 @@ def _check_fits(card: Task, out: str | Path) -> None:
     paths = store.paths()
     if not paths:
         return
-    env = make_real(card, render=False)
-    sizes = (env.observation_space.shape[0], env.action_space.shape[0], card.frame_size)  # type: ignore[index]
-    env.close()
+    obs_space, action_space = real_spaces(card)
+    sizes = (obs_space.shape[0], action_space.shape[0], card.frame_size)
     held = store.read(paths[0]).sizes
     if held != sizes:
         raise ValueError(

@@ -13,7 +13,7 @@ from dreamsim.control import Agent, RandomAgent, evaluate
 from dreamsim.device import describe_machine, resolve_device
 from dreamsim.planning.agents import MPCAgent, TrueSimMPCAgent
 from dreamsim.planning.planner import planner_config
-from dreamsim.tasks import load_task, make_real
+from dreamsim.tasks import load_task, real_spaces
 
 ROWS = ("random", "learned-cem", "learned-mppi", "true-cem", "true-mppi")
 
@@ -46,11 +46,9 @@ class PlanBenchConfig:
 def _agent(row: str, cfg: PlanBenchConfig) -> tuple[Agent, str | None]:
     """The agent for one row and the planner preset it uses."""
     card = load_task(cfg.task)
-    env = make_real(card, render=False)
-    action_space = env.action_space
-    env.close()
+    action_space = real_spaces(card)[1]
     if row == "random":
-        return RandomAgent(action_space, seed=cfg.seed), None  # type: ignore[arg-type]
+        return RandomAgent(action_space, seed=cfg.seed), None
     source, method = row.split("-")
     preset = cfg.cem_preset if method == "cem" else cfg.mppi_preset
     planner = planner_config(preset) if cfg.horizon is None else planner_config(preset, horizon=cfg.horizon)
@@ -61,7 +59,7 @@ def _agent(row: str, cfg: PlanBenchConfig) -> tuple[Agent, str | None]:
     from dreamsim.sim.batch import load_for_task
 
     model = load_for_task(card, cfg.checkpoint, resolve_device(cfg.device)).model
-    return MPCAgent(model, action_space, planner, seed=cfg.seed), preset  # type: ignore[arg-type]
+    return MPCAgent(model, action_space, planner, seed=cfg.seed), preset
 
 
 def run(cfg: PlanBenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from dreamsim.control import ConstantAgent, evaluate
 from dreamsim.imagination import DreamTrainConfig, train_in_dream
-from dreamsim.tasks import load_task, make_real
+from dreamsim.tasks import load_task, real_spaces
 from dreamsim.validation.report import ValidateConfig, validate
 
 
@@ -58,9 +58,7 @@ def _agent_in_dream(
         device=device,
     )
     run = train_in_dream(task, out, config, progress=progress)
-    real = make_real(task, render=False)
-    constant = evaluate(task, ConstantAgent(real.action_space), episodes, seed + 10_000)  # type: ignore[arg-type]
-    real.close()
+    constant = evaluate(task, ConstantAgent(real_spaces(task)[1]), episodes, seed + 10_000)
     return {
         "dream_steps": run["final"]["dream_steps"],
         "real_env_steps_for_training": 0,

@@ -25,7 +25,7 @@ from dreamsim.device import resolve_device
 from dreamsim.files import display_path, write_atomic, write_text
 from dreamsim.model.checkpoint import Checkpoint, load_checkpoint, read_config
 from dreamsim.sim.batch import load_for_task
-from dreamsim.tasks import Task, list_tasks, load_task, make_real
+from dreamsim.tasks import Task, list_tasks, load_task, real_spaces
 from dreamsim.training.evaluation import fidelity, fidelity_table
 from dreamsim.training.trainer import check_fit
 from dreamsim.validation.matched import METRICS, Rollout, check_settings, horizon_curves, matched_rollouts
@@ -112,13 +112,11 @@ def validate(
         policy = PolicyAgent(load_policy(cfg.policy, task))
     # Inputs first: a wrong policy or episode folder fails before minutes of rollouts.
     heldout = heldout_fidelity(task, ckpt, cfg.episodes) if cfg.episodes is not None else None
-    probe = make_real(task, render=False)
-    space = probe.action_space
-    probe.close()
-    sources: dict[str, Agent] = {"random": RandomAgent(space, seed=cfg.seed + 1)}  # type: ignore[arg-type]
+    space = real_spaces(task)[1]
+    sources: dict[str, Agent] = {"random": RandomAgent(space, seed=cfg.seed + 1)}
     if policy is not None:
         sources["policy"] = policy
-    behaviour = policy or RandomAgent(space, seed=cfg.seed + 2)  # type: ignore[arg-type]
+    behaviour = policy or RandomAgent(space, seed=cfg.seed + 2)
     rollouts = matched_rollouts(ckpt.model, task, behaviour, sources, cfg.starts, cfg.horizon, cfg.context, cfg.seed)
     curves = horizon_curves(rollouts, ckpt.model.state_std.cpu().numpy())
     agents: dict[str, Agent] = {"random": RandomAgent(space, seed=cfg.seed + 3)}  # type: ignore[arg-type]
