@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dreamsim.files import write_text
+from dreamsim.files import write_json, write_text
 from dreamsim.resources import assets_dir
 from dreamsim.tasks import list_tasks, load_task
 
@@ -26,7 +26,7 @@ def _rescore(task: str, device: str) -> None:
     card, ckpt = resolve_target(task, device)
     metrics = heldout_fidelity(card, ckpt, f"episodes/{task}-heldout")
     metrics["checkpoint"] = f"assets/{task}"
-    write_text(assets_dir() / task / "fidelity.json", json.dumps(metrics, indent=2) + "\n")
+    write_json(assets_dir() / task / "fidelity.json", metrics)
 
 
 def markdown(results: dict[str, dict]) -> str:
@@ -60,7 +60,7 @@ def main() -> None:
         _rescore(task, args.device)
     shipped = [t for t in list_tasks() if (assets_dir() / t / "fidelity.json").is_file()]
     results = {t: json.loads((assets_dir() / t / "fidelity.json").read_text()) for t in shipped}
-    write_text(RESULTS / "fidelity.json", json.dumps(results, indent=2) + "\n")
+    write_json(RESULTS / "fidelity.json", results)
     table = markdown(results)
     write_text(RESULTS / "fidelity.md", table)
     print(table)

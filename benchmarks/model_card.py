@@ -21,6 +21,7 @@ from typing import Any
 from safetensors.numpy import load_file
 
 from dreamsim.files import write_text
+from dreamsim.stats import plus_minus
 from dreamsim.tasks import Task, load_task
 from dreamsim.training import TrainConfig, fidelity_table
 
@@ -107,7 +108,7 @@ def _loop_table(loop: dict[str, Any]) -> str:
     for e in loop["history"]:
         rows.append(
             f"| {e['iteration']} | {e['real_steps']:,} | {e['model_steps']:,} | {e['dream_steps']:,} "
-            f"| {e['return_mean']:.1f} ± {e['return_ci95']:.1f} | {e['random_return_mean']:.1f} |"
+            f"| {plus_minus(e['return_mean'], e['return_ci95'], '.1f')} | {e['random_return_mean']:.1f} |"
         )
     return "\n".join(rows) + "\n\n"
 

@@ -10,7 +10,6 @@ episodes on the transfer benchmark's seeds. SAC trains on the CPU: writes benchm
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from dreamsim.control import PolicyAgent, evaluate
 from dreamsim.device import describe_machine
-from dreamsim.files import write_text
+from dreamsim.files import write_json
+from dreamsim.stats import plus_minus
 from dreamsim.tasks import load_task, make_real
 
 
@@ -44,7 +44,7 @@ class Evaluate(BaseCallback):
     def evaluate_now(self) -> None:
         result = evaluate(self.task, PolicyAgent(self.model), self.episodes, self.seed)
         self.history.append({"real_steps": self.num_timesteps, **result})
-        print(f"{self.num_timesteps} real steps: {result['return_mean']:.2f} ± {result['return_ci95']:.2f}", file=sys.stderr)
+        print(f"{self.num_timesteps} real steps: {plus_minus(result['return_mean'], result['return_ci95'])}", file=sys.stderr)
 
 
 def main() -> None:
@@ -72,7 +72,7 @@ def main() -> None:
         "command": "python benchmarks/sac_real.py " + " ".join(sys.argv[1:]),
         "history": callback.history,
     }
-    write_text(Path("benchmarks/results") / f"sac-real-{card.name}-cpu.json", json.dumps(result, indent=2) + "\n")
+    write_json(Path("benchmarks/results") / f"sac-real-{card.name}-cpu.json", result)
 
 
 if __name__ == "__main__":

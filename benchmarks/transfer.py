@@ -21,8 +21,9 @@ from pathlib import Path
 
 from dreamsim.control import ConstantAgent, PolicyAgent, RandomAgent
 from dreamsim.device import describe_machine, resolve_device
-from dreamsim.files import display_path, read_json, write_text
+from dreamsim.files import display_path, read_json, write_json, write_text
 from dreamsim.imagination import load_policy
+from dreamsim.stats import plus_minus
 from dreamsim.tasks import real_spaces
 from dreamsim.validation.report import resolve_target
 from dreamsim.validation.transfer import transfer_gap
@@ -76,17 +77,17 @@ def markdown(results: list[dict]) -> str:
     ]
     for r in results:
         a = r["agents"]
-        real = {name: f"{v['real_mean']:.2f} ± {v['real_ci95']:.2f}" for name, v in a.items()}
+        real = {name: plus_minus(v["real_mean"], v["real_ci95"]) for name, v in a.items()}
         t = a["trained"]
         sac, baseline, kept = _real_sac(r["task"]), "-", "-"
         if sac is not None:
-            baseline = f"{sac['return_mean']:.2f} ± {sac['return_ci95']:.2f} ({sac['real_steps']:,} real steps)"
+            baseline = f"{plus_minus(sac['return_mean'], sac['return_ci95'])} ({sac['real_steps']:,} real steps)"
             gain = sac["return_mean"] - a["random"]["real_mean"]
             kept = f"{100 * (t['real_mean'] - a['random']['real_mean']) / gain:.0f}%"
         rows.append(
             f"| {r['task']} | {r['world_model_real_steps']:,} | {r['algo'].upper()}, {r['dream_steps']:,} | {real['trained']} "
-            f"| {real['random']} | {real['constant']} | {t['dream_mean']:.2f} ({t['gap_mean']:+.2f} ± {t['gap_ci95']:.2f}) "
-            f"| {baseline} | {kept} | `{r['command']}` |"
+            f"| {real['random']} | {real['constant']} | {t['dream_mean']:.2f} "
+            f"({plus_minus(t['gap_mean'], t['gap_ci95'], '+.2f')}) | {baseline} | {kept} | `{r['command']}` |"
         )
     return "\n".join(rows) + "\n"
 
@@ -106,7 +107,7 @@ def main() -> None:
         except (ValueError, FileNotFoundError) as err:
             parser.error(str(err))
         kind = "gpu" if result["device"].startswith("cuda") else "cpu"
-        write_text(RESULTS / f"transfer-{result['task']}-{kind}.json", json.dumps(result, indent=2) + "\n")
+        write_json(RESULTS / f"transfer-{result['task']}-{kind}.json", result)
     table = markdown([json.loads(p.read_text()) for p in sorted(RESULTS.glob("transfer-*.json"))])
     write_text(RESULTS / "transfer.md", table)
     print(table)

@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from dreamsim.registration import DEFAULT_TASK
+from dreamsim.stats import plus_minus
 from dreamsim.tasks import COLLECT_POLICIES, list_tasks, load_task
 
 DEMO_AGENT_STEPS = 90_000  # about 4 minutes of SAC in DreamSim on a 2-core CPU
@@ -140,13 +141,13 @@ def _loop(args: argparse.Namespace) -> None:
     for e in state["history"]:
         print(
             f"| {e['iteration']} | {e['real_steps']} | {e['model_steps']} | {e['dream_steps']} "
-            f"| {e['return_mean']:.2f} ± {e['return_ci95']:.2f} | {e['random_return_mean']:.2f} |"
+            f"| {plus_minus(e['return_mean'], e['return_ci95'])} | {e['random_return_mean']:.2f} |"
         )
     print(f"loop state: {out / 'loop.json'}   TensorBoard: tensorboard --logdir {out / 'tb'}")
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from dreamsim.files import write_text
+    from dreamsim.files import write_json, write_text
     from dreamsim.throughput import BenchConfig, markdown, run
 
     cfg = BenchConfig(
@@ -159,7 +160,7 @@ def _bench(args: argparse.Namespace) -> None:
     result = run(cfg, progress=lambda what: print(f"measuring {what} ...", file=sys.stderr))
     kind = "gpu" if result["device"].startswith("cuda") else "cpu"
     out = Path(args.out)
-    write_text(out / f"throughput-{kind}.json", json.dumps(result, indent=2) + "\n")
+    write_json(out / f"throughput-{kind}.json", result)
     table = markdown(result)
     write_text(out / f"throughput-{kind}.md", table)
     print(table)
@@ -230,8 +231,9 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
         parser.error(str(err))  # usage and the message, exit status 2, as `dreamsim` commands do
     final, random = summary["final"], summary["random"]
     print(
-        f"real {args.task} return after {final['dream_steps']} DreamSim steps: {final['return_mean']:.2f} "
-        f"± {final['return_ci95']:.2f} (random policy {random['return_mean']:.2f}); policy: {summary['policy']}"
+        f"real {args.task} return after {final['dream_steps']} DreamSim steps: "
+        f"{plus_minus(final['return_mean'], final['return_ci95'])} (random policy {random['return_mean']:.2f}); "
+        f"policy: {summary['policy']}"
     )
     return summary
 

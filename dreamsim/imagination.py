@@ -20,7 +20,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
 from dreamsim.control import PolicyAgent, RandomAgent, evaluate
-from dreamsim.files import read_json, write_atomic, write_text
+from dreamsim.files import read_json, write_atomic, write_json
 from dreamsim.tasks import Task, load_task, real_spaces
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "ppo": PPO}
@@ -183,7 +183,7 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
         "random": random,
         "policy": str(out / "policy.zip"),
     }
-    write_text(out / "returns.json", json.dumps(summary, indent=2) + "\n")
+    write_json(out / "returns.json", summary)
     # The policy last: a run stopped before this line left the previous policy.zip, and
     # ``finished_run`` tells the two cases apart.
     write_atomic(out / "policy.zip", lambda p: model.save(p))

@@ -16,7 +16,6 @@ already collected, the model steps already trained, a finished agent run).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from dreamsim.control import Agent, PolicyAgent
 from dreamsim.data import EpisodeStore, collect, collect_with_agent
 from dreamsim.device import resolve_device
-from dreamsim.files import read_json, write_text
+from dreamsim.files import read_json, write_json
 from dreamsim.imagination import ALGOS, DreamTrainConfig, finished_run, load_policy, train_in_dream
 from dreamsim.model.checkpoint import has_training_state, load_checkpoint
 from dreamsim.tasks import Task, load_task
@@ -134,6 +133,6 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
         writer.flush()
         state["history"].append(entry)
         state["config"] = asdict(config)
-        write_text(state_path, json.dumps(state, indent=2) + "\n")
+        write_json(state_path, state)
     writer.close()
     return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,3 +33,11 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
     if x.size == 1:
         return float(x[0]), float("nan")
     return float(x.mean()), float(t95(x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+
+
+def plus_minus(mean: float, ci: float | None, spec: str = ".2f") -> str:
+    """``mean ± ci`` for a table, each in the format ``spec``; the mean alone where there is no
+    interval (one episode: NaN in memory, ``null`` in JSON)."""
+    if ci is None or not math.isfinite(ci):
+        return f"{mean:{spec}}"
+    return f"{mean:{spec}} ± {ci:{spec.lstrip('+')}}"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO, SAC
 
-from dreamsim.cli import main
+from dreamsim.cli import main, recipe_main
 from dreamsim.imagination import DreamTrainConfig, load_policy, train_in_dream
 
 RECIPES = Path(__file__).resolve().parents[1] / "agents"
@@ -34,6 +34,18 @@ def test_recipe_trains_in_dream_and_reports_real_returns(recipe, algo, tiny_chec
     policy = load_policy(out / "policy.zip")  # tells the algorithm from the zip alone
     assert isinstance(policy, algo) and policy.observation_space.shape == (10,)
     assert list((out / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_one_evaluation_episode_gives_strict_json_and_a_table_without_an_interval(tiny_checkpoint, tmp_path, capsys):
+    """One episode has no confidence interval: ``returns.json`` says null (not NaN, which strict
+    JSON readers refuse) and the printed result gives the mean alone."""
+    out = tmp_path / "run"
+    argv = ["reacher", "--eval-episodes", "1", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]
+    recipe_main("sac", "", {"steps": 64, "num_envs": 4, "eval_every": 64}, argv)
+    summary = json.loads((out / "returns.json").read_text(), parse_constant=pytest.fail)  # NaN/Infinity fail
+    assert summary["final"]["return_ci95"] is None and np.isfinite(summary["final"]["return_mean"])
+    printed = capsys.readouterr().out
+    assert f"DreamSim steps: {summary['final']['return_mean']:.2f} (random policy" in printed and "nan" not in printed
 
 
 def test_a_recipe_reports_bad_settings_as_usage_errors(tmp_path, monkeypatch, capsys):

@@ -25,7 +25,7 @@ from dreamsim.planning import (
     planner_config,
 )
 from dreamsim.resources import assets_dir
-from dreamsim.stats import mean_ci95
+from dreamsim.stats import mean_ci95, plus_minus
 from dreamsim.tasks import make_real
 
 SMALL = {"horizon": 3, "samples": 64, "elites": 8, "iterations": 4}
@@ -220,6 +220,15 @@ def test_mean_ci95_uses_student_t():
     from dreamsim.stats import t95
 
     assert [t95(df) for df in (31, 60, 120)] == pytest.approx([2.0395, 2.0003, 1.9799], abs=1e-3)
+
+
+def test_results_without_an_interval_stay_readable(tmp_path):
+    from dreamsim.files import write_json
+
+    assert plus_minus(-5.271, 1.432) == "-5.27 ± 1.43" and plus_minus(3.0, 0.25, "+.1f") == "+3.0 ± 0.2"
+    assert plus_minus(-5.271, float("nan")) == plus_minus(-5.271, None) == "-5.27"  # in memory, and from JSON
+    path = write_json(tmp_path / "r.json", {"ci": [float("nan"), (float("inf"), 1.5)], "n": 1})
+    assert json.loads(path.read_text(), parse_constant=pytest.fail) == {"ci": [None, [None, 1.5]], "n": 1}
 
 
 def test_terminal_value_is_added_after_the_horizon(dot_run, monkeypatch):

@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from dreamsim.files import NPZ_ERRORS, read_json
+from dreamsim.files import NPZ_ERRORS, read_json, write_json
 from dreamsim.model.config import ModelConfig
 from dreamsim.model.world_model import WorldModel
 
@@ -69,12 +69,12 @@ def save_checkpoint(
             "model": model.cfg.to_dict(),
             **(info or {}),
         }
-        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        write_json(tmp / "config.json", config)
         np.savez_compressed(tmp / "start_states.npz", **{k: start_states[k] for k in START_FIELDS})  # type: ignore[arg-type]
         if optimizer is not None:
             tensors, groups = _optimizer_to_tensors(optimizer)
             save_file(tensors, str(tmp / "optimizer.safetensors"))
-            (tmp / "trainer.json").write_text(json.dumps({"param_groups": groups, **(trainer_state or {})}, indent=2))
+            write_json(tmp / "trainer.json", {"param_groups": groups, **(trainer_state or {})})
         for file in tmp.iterdir():  # mkdtemp (and safetensors) keep files to their owner; checkpoints are for sharing
             file.chmod(0o644)
         tmp.chmod(0o755)

@@ -13,6 +13,7 @@ from dreamsim.control import Agent, RandomAgent, evaluate
 from dreamsim.device import describe_machine, resolve_device
 from dreamsim.planning.agents import MPCAgent, TrueSimMPCAgent
 from dreamsim.planning.planner import planner_config
+from dreamsim.stats import plus_minus
 from dreamsim.tasks import load_task, real_spaces
 
 ROWS = ("random", "learned-cem", "learned-mppi", "true-cem", "true-mppi")
@@ -114,7 +115,7 @@ def markdown(result: dict[str, Any]) -> str:
         model = {"random": "none", "learned": "DreamSim", "true": "MuJoCo"}[name.split("-")[0]]
         method = name.split("-")[1].upper() if "-" in name else "random"
         lines.append(
-            f"| {method} | {model} | {settings(row['preset'])} | {row['return_mean']:.2f} ± {row['return_ci95']:.2f} "
+            f"| {method} | {model} | {settings(row['preset'])} | {plus_minus(row['return_mean'], row['return_ci95'])} "
             f"| {row['ms_per_action']:.1f} |"
         )
     kept = [f"{m.upper()} {100 * result[f'kept_{m}']:.0f}%" for m in ("cem", "mppi") if f"kept_{m}" in result]
@@ -126,12 +127,11 @@ def markdown(result: dict[str, Any]) -> str:
 def write(result: dict[str, Any], out: str | Path) -> Path:
     """``planning-<task>[-h<horizon>]-<cpu|gpu>.json`` and ``.md`` under ``out`` (``-h<horizon>`` when
     the presets' horizon was overridden, so as not to replace their results); returns the JSON path."""
-    import json
 
-    from dreamsim.files import write_text
+    from dreamsim.files import write_json, write_text
 
     kind = "gpu" if result["device"].startswith("cuda") else "cpu"
     horizon = result["config"].get("horizon")
     stem = Path(out) / f"planning-{result['task']}{'' if horizon is None else f'-h{horizon}'}-{kind}"
     write_text(stem.with_suffix(".md"), markdown(result))
-    return write_text(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    return write_json(stem.with_suffix(".json"), result)

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -22,9 +21,10 @@ import numpy as np
 from dreamsim.control import Agent, PolicyAgent, RandomAgent
 from dreamsim.data.store import EpisodeStore
 from dreamsim.device import resolve_device
-from dreamsim.files import display_path, write_atomic, write_text
+from dreamsim.files import display_path, write_atomic, write_json, write_text
 from dreamsim.model.checkpoint import Checkpoint, load_checkpoint, read_config
 from dreamsim.sim.batch import load_for_task
+from dreamsim.stats import plus_minus
 from dreamsim.tasks import Task, list_tasks, load_task, real_spaces
 from dreamsim.training.evaluation import fidelity, fidelity_table
 from dreamsim.training.trainer import check_fit
@@ -139,12 +139,12 @@ def validate(
         stage = Path(tmp)
         if heldout is not None:
             report["heldout"] = heldout
-            write_text(stage / "fidelity.json", json.dumps(heldout, indent=2) + "\n")
+            write_json(stage / "fidelity.json", heldout)
             title = f"# Fidelity of {display_path(ckpt.path)} on {heldout['episodes']} held-out {task.gym_id} episodes\n\n"
             write_text(stage / "fidelity.md", title + _heldout_markdown(task, heldout))
         _plot(curves, stage / "errors.png", task)
         _video(rollouts, stage / "rollouts.mp4")
-        write_text(stage / "report.json", json.dumps(report, indent=2) + "\n")
+        write_json(stage / "report.json", report)
         write_text(stage / "report.md", _markdown(task, report))
         out.mkdir(exist_ok=True)
         for name in sorted(REPORT_FILES - {f.name for f in stage.iterdir()}):  # an older report's, now stale
@@ -247,8 +247,8 @@ def _markdown(task: Task, report: dict[str, Any]) -> str:
     ]
     for name, t in report["transfer"].items():
         lines.append(
-            f"| {name} | {t['real_mean']:.2f} ± {t['real_ci95']:.2f} | {t['dream_mean']:.2f} ± {t['dream_ci95']:.2f} "
-            f"| {t['gap_mean']:+.2f} ± {t['gap_ci95']:.2f} |"
+            f"| {name} | {plus_minus(t['real_mean'], t['real_ci95'])} | {plus_minus(t['dream_mean'], t['dream_ci95'])} "
+            f"| {plus_minus(t['gap_mean'], t['gap_ci95'], '+.2f')} |"
         )
     if "heldout" in report:
         held = report["heldout"]
@@ -264,7 +264,7 @@ def _markdown(task: Task, report: dict[str, Any]) -> str:
 def _agent_markdown(agent: dict[str, Any]) -> str:
     rows = [("SAC trained in DreamSim only", agent["trained"]), ("random actions", agent["random"])]
     rows.append(("constant middle action", agent["constant"]))
-    table = "\n".join(f"| {name} | {r['return_mean']:.2f} ± {r['return_ci95']:.2f} |" for name, r in rows)
+    table = "\n".join(f"| {name} | {plus_minus(r['return_mean'], r['return_ci95'])} |" for name, r in rows)
     return (
         "## An agent trained in imagination, run in MuJoCo\n\n"
         f"SAC trained for {agent['dream_steps']} DreamSim steps and no real ones; returns over "
