@@ -15,7 +15,9 @@ import torch
 from dreamsim.data import EpisodeStore, collect
 from dreamsim.training import TrainConfig, train
 
-TINY = TrainConfig(steps=4, batch_size=4, seq_len=8, preset="tiny", eval_every=2, checkpoint_every=2, eval_episodes=2)
+TINY = TrainConfig(
+    steps=4, batch_size=4, seq_len=8, preset="tiny", eval_every=2, checkpoint_every=2, eval_episodes=2, device="cpu"
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -25,6 +27,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def cpu_unless_marked_gpu(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite's tolerances and learning thresholds are CPU ones, so device "auto" means the CPU
+    here, on a machine with a GPU too; tests marked ``gpu`` see the GPU."""
+    if "gpu" not in request.keywords:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +71,7 @@ def dot_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, f
     for i in range(44):  # named in order, so the train/validation split does not vary between runs
         store.write(dot_episode(rng)).rename(store.root / f"{i:03d}-20.npz")
     # With a random split, lr 1e-3 left the frame decoder flat in about 1 run of 10 even at 600 steps.
-    cfg = TrainConfig(steps=600, batch_size=16, seq_len=10, lr=1e-3, eval_every=600, checkpoint_every=600)
+    cfg = TrainConfig(steps=600, batch_size=16, seq_len=10, lr=1e-3, eval_every=600, checkpoint_every=600, device="cpu")
     metrics = train(DOT_TASK, store.root, root / "run", cfg)
     return root / "run" / "checkpoint", metrics
 

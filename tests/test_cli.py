@@ -24,7 +24,10 @@ def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys):
     args = ["validate", str(run / "checkpoint"), "--episodes", str(episodes), "--out", str(report)]
     assert main([*args, "--starts", "2", "--horizon", "5", "--transfer-episodes", "2"]) == 0
     metrics = json.loads((report / "fidelity.json").read_text())
-    assert metrics["episodes"] == 2 and 0 < metrics["open_loop/1/psnr"] < 100
+    assert metrics["episodes"] == 2 and metrics["real_steps"] == 100
+    for h in (1, 5, 15, 50):  # the card's horizons, each with the copy-last baseline beside it
+        values = [metrics[f"open_loop/{h}/{key}"] for key in ("psnr", "psnr_copy_last", "state_error", "state_error_copy_last")]
+        assert np.isfinite(values).all() and 0 < values[0] <= 60 and values[2] >= 0, (h, values)
     assert "open-loop h=50" in (report / "fidelity.md").read_text()
     assert "## Transfer gap" in (report / "report.md").read_text()
     assert (report / "errors.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -145,3 +148,17 @@ def test_a_yes_no_setting_reads_as_a_flag():
     assert (parse("--reference"), parse("--no-reference"), parse()) == (True, False, None)
     with pytest.raises(SystemExit):
         parse("--reference", "false")
+
+
+def test_bench_writes_its_rows_and_table(tiny_checkpoint, tmp_path, capsys):
+    args = ["bench", "reacher", "--batches", "2", "--seconds", "0.01", "--checkpoint", str(tiny_checkpoint)]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "throughput-cpu.json").read_text())
+    rows = {(r["sim"], r["obs_mode"], r["batch"]): r for r in result["rows"]}
+    dreamsim_rows = [(sim, mode, 2) for sim in ("dreamsim", "dreamsim (bf16)") for mode in ("state", "pixels")]
+    assert set(dreamsim_rows) <= set(rows) and len(rows) == 7  # and three MuJoCo rows
+    for r in rows.values():
+        assert r["steps_per_s"] > 0 and r["frames_per_s"] == (r["steps_per_s"] if r["obs_mode"] == "pixels" else 0.0)
+    assert max(r["x_mujoco_steps"] for r in rows.values() if r["sim"].startswith("mujoco")) == 1.0
+    table = (tmp_path / "throughput-cpu.md").read_text()
+    assert table in capsys.readouterr().out and table.count("\n| ") == 1 + len(rows)  # the header, then one per row

@@ -38,6 +38,7 @@ def test_split_keeps_its_validation_episodes_as_the_store_grows(tmp_path):
         (tmp_path / f"{i:032x}-50.npz").touch()
     train, val = store.split()
     assert 1 <= len(val) <= 8 and set(train) | set(val) == set(store.paths())  # about one in ten
+    assert not set(train) & set(val)
     for i in range(40, 80):
         (tmp_path / f"{i:032x}-50.npz").touch()
     train2, val2 = store.split()
@@ -83,6 +84,21 @@ def test_sampler_aligns_actions_with_the_step_they_lead_to(reacher_episodes):
         np.testing.assert_array_equal(batch["actions"][b, 1:m], ep.actions[s : s + m - 1])
         np.testing.assert_array_equal(batch["rewards"][b, 1:m], ep.rewards[s : s + m - 1])
     assert max(starts) > len(ep) - 8  # windows start late in the episode too, not only where 8 steps fit
+
+
+def test_sampler_marks_the_step_that_ends_by_termination():
+    """``cont`` is 0 at the observation a terminating step leads to, and 1 at every other one."""
+    from synthetic import dot_episode
+
+    ep = dot_episode(np.random.default_rng(0), steps=6)
+    ep.terminated[-1], ep.truncated[-1] = True, False
+    batch = SequenceSampler([ep], seed=0).sample(64, 8)
+    for b in range(64):
+        s = int(np.where((ep.obs == batch["obs"][b, 0]).all(1))[0][0])
+        expected = np.ones(8, np.float32)
+        expected[6 - s] = 0.0  # the terminal observation, index 6, always lies within the window
+        expected[7 - s :] = 0.0  # padding past the episode's end
+        np.testing.assert_array_equal(batch["cont"][b], expected)
 
 
 def test_bad_requests_name_the_fix(tmp_path):
@@ -153,8 +169,11 @@ def test_collect_with_an_agent_adds_bounded_exploration_noise(tmp_path):
     episodes = list(EpisodeStore(tmp_path).episodes())
     actions = np.concatenate([e.actions for e in episodes])
     assert steps == len(actions) >= 30 and len(episodes) >= 1
-    assert (np.abs(actions) <= 3.0).all()  # InvertedPendulum's box is [-3, 3]
     assert 0.3 < actions.mean() < 0.7 and actions.std() > 0.1  # around the agent's action, with noise
+    # Near the edge of InvertedPendulum's box [-3, 3] the noise would cross it: it is clipped there.
+    collect_with_agent("inverted_pendulum", tmp_path / "edge", 30, ConstantAgent(space, np.array([2.5])), noise=0.5, seed=0)
+    edge = np.concatenate([e.actions for e in EpisodeStore(tmp_path / "edge").episodes()])
+    assert edge.max() == 3.0 and edge.min() >= -3.0 and (edge < 3.0).any()
 
 
 def test_sampler_draws_episodes_in_proportion_to_their_length():

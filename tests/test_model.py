@@ -37,6 +37,10 @@ def test_padding_reaches_neither_the_loss_nor_its_metrics():
     padded["frames"][:, 5:] = 255 - padded["frames"][:, 5:]
     padded["obs"][:, 5:] += 3.0
     padded["actions"][:, 5:] *= -1
+    padded["rewards"][:, 5:] += 7.0
+    padded["cont"][:, 5:] = 1.0 - padded["cont"][:, 5:]
+    padded["rewards"][:, 0] += 7.0  # step 0 has no incoming transition: its reward is no target either
+    padded["cont"][:, 0] = 1.0 - padded["cont"][:, 0]
     results = []
     for b in (batch, padded):
         torch.manual_seed(0)

@@ -179,7 +179,7 @@ def test_noisy_collection_tells_the_mpc_agent_the_action_that_ran(tiny_checkpoin
     assert len(followed) >= 3 and np.array_equal(np.stack(followed), ran[: len(followed)])
 
 
-def test_plan_cli_writes_the_benchmark_json(tiny_checkpoint, tmp_path):
+def test_plan_cli_writes_the_benchmark_json(tiny_checkpoint, tmp_path, capsys):
     args = ["plan", "reacher", "--rows", "random", "learned-mppi", "--mppi-preset", "tdmpc2-mppi"]
     args += ["--episodes", "2", "--max-steps", "2", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path)]
     assert main(args) == 0
@@ -188,9 +188,10 @@ def test_plan_cli_writes_the_benchmark_json(tiny_checkpoint, tmp_path):
     assert all(r["lengths"] == [2, 2] for r in result["rows"].values())
     assert "| MPPI | DreamSim | tdmpc2-mppi |" in (tmp_path / "planning-reacher-cpu.md").read_text()
     assert main(["plan", "reacher", "--rows", "learned-cem", "--cem-preset", "tdmpc2-mppi", "--episodes", "1"]) == 2
+    assert "row 'learned-cem' needs a cem preset" in capsys.readouterr().err
 
 
-def test_plan_horizon_overrides_the_presets_and_keeps_their_results(tiny_checkpoint, tmp_path, monkeypatch):
+def test_plan_horizon_overrides_the_presets_and_keeps_their_results(tiny_checkpoint, tmp_path, monkeypatch, capsys):
     horizons = []
     monkeypatch.setattr(MPCAgent, "__init__", _record_horizon(MPCAgent.__init__, horizons))
     args = ["plan", "reacher", "--rows", "learned-cem", "learned-mppi", "--cem-preset", "tdmpc2-cem", "--horizon", "5"]
@@ -201,6 +202,7 @@ def test_plan_horizon_overrides_the_presets_and_keeps_their_results(tiny_checkpo
     assert json.loads((tmp_path / "planning-reacher-h5-cpu.json").read_text())["config"]["horizon"] == 5
     assert "| MPPI | DreamSim | tdmpc2-mppi, horizon 5 |" in (tmp_path / "planning-reacher-h5-cpu.md").read_text()
     assert main(["plan", "reacher", "--rows", "learned-mppi", "--horizon", "0"]) == 2
+    assert "horizon must be at least 1" in capsys.readouterr().err
 
 
 def _record_horizon(init, horizons):
@@ -270,3 +272,16 @@ def test_latent_objective_scores_any_number_of_candidates(count):
     deter, stoch = model.rssm.initial(1, torch.device("cpu"))
     returns = objective.returns(Latent(deter, stoch), torch.zeros(count, 3, 2), 1.0, torch.Generator().manual_seed(0))
     assert returns.shape == (count,) and torch.isfinite(returns).all()
+
+
+def test_padded_candidates_keep_their_own_returns():
+    """7 candidates are scored as 10 rows (two per head); each of the 7 keeps the return its row gets
+    when the 10 rows are all real candidates."""
+    model = load_checkpoint(Path(assets_dir()) / "reacher").model
+    objective = LatentObjective(model, torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0]))
+    start = Latent(*model.rssm.initial(1, torch.device("cpu")))
+    actions = torch.rand(10, 3, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    ten = objective.returns(start, actions, 1.0, torch.Generator().manual_seed(0))
+    seven = objective.returns(start, actions[:7], 1.0, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(seven, ten[:7])
+    assert ten.unique().numel() == 10  # the candidates' returns differ, so a shifted row would show

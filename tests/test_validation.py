@@ -126,6 +126,7 @@ def test_transfer_gap_pairs_episodes_from_the_same_start(tiny_checkpoint, monkey
 
     monkeypatch.setattr(DreamSimEnv, "reset", reset)
     result = transfer_gap(task, {"zero": ConstantAgent(env.action_space)}, episodes=3, checkpoint=tiny_checkpoint)["zero"]
+    assert len(dream_starts) == 3
     for i, start in enumerate(dream_starts):  # DreamSim starts each episode where MuJoCo's seed put it
         np.testing.assert_array_equal(start, env.reset(seed=i)[0])
     real, dream = np.array(result["real_returns"]), np.array(result["dream_returns"])
