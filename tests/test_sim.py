@@ -239,3 +239,12 @@ def test_devices_other_than_cpu_and_cuda_are_refused_by_name():
         for cuda in ("cuda", torch.device("cuda")):
             with pytest.raises(ValueError, match="no CUDA GPU is available"):
                 resolve_device(cuda)
+
+
+def test_a_task_without_a_shipped_checkpoint_names_the_commands_that_make_one():
+    from synthetic import DOT_TASK
+
+    from dreamsim.sim import BatchSim
+
+    with pytest.raises(FileNotFoundError, match="no shipped checkpoint for task 'dot'.*`dreamsim train dot`"):
+        BatchSim(DOT_TASK, 1, device="cpu")
