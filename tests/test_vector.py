@@ -95,9 +95,10 @@ def test_vector_env_autoresets_on_the_next_step(tiny_checkpoint):
     zeros = np.zeros((2, 2), np.float32)
     done = np.zeros(2, bool)
     for _ in range(60):
-        _, reward, term, trunc, _ = vec.step(zeros)
+        _, reward, term, trunc, info = vec.step(zeros)
         if done.any():
             assert (reward[done] == 0).all() and not (term[done] | trunc[done]).any()
+            np.testing.assert_array_equal(info["_disagreement"], ~done)  # a restarted env's info is its reset's
             assert (vec.sim.state.t.numpy()[done] == 0).all()
             return
         done = term | trunc
@@ -171,6 +172,17 @@ def test_vector_reset_from_real_contexts(tiny_checkpoint, reacher_episodes):
 def test_sb3_vec_env_refuses_a_task_other_than_its_ids():
     with pytest.raises(ValueError, match="DreamSim-v0 simulates reacher; for hopper pass .*DreamSimVecEnv\\('hopper'\\)"):
         DreamSimVecEnv("DreamSim-v0", task="hopper")
+    with pytest.raises(ValueError, match="Reacher-v5 is not a DreamSim id: pass DreamSim-v0"):
+        DreamSimVecEnv("Reacher-v5")
+
+
+def test_sb3_vec_env_refuses_actions_of_another_shape(tiny_checkpoint):
+    env = DreamSimVecEnv("DreamSim-v0", num_envs=4, checkpoint=tiny_checkpoint)
+    env.reset()
+    for bad in (np.zeros((2, 4)), np.zeros(8), np.zeros((4, 2, 1))):  # as many numbers, the wrong layout
+        with pytest.raises(ValueError, match=r"expected \(4, 2\)"):
+            env.step(bad)
+    assert env.metadata["render_fps"] == gym.make("Reacher-v5").metadata["render_fps"]  # videos play in real time
 
 
 def test_sb3_vec_env_resets_from_set_options_once(tiny_checkpoint, reacher_episodes):
@@ -310,3 +322,35 @@ def test_start_observations_leave_out_what_ends_an_episode(tmp_path):
     assert 2 <= len(store.observations(limit=4)["obs"]) <= 8  # about the limit
     with pytest.raises(ValueError, match="empty does not exist: collect some"):
         EpisodeStore(tmp_path / "empty").observations(limit=10)
+
+
+def test_async_vector_env_runs_in_forked_workers(tiny_checkpoint):
+    """Gymnasium's async vector env builds one env in the parent, whose torch then holds an OpenMP
+    thread pool, and forks its workers: they must not wait on that pool's threads, which forking
+    left behind. In a child process, so that a hang fails the test instead of stalling the suite."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import gymnasium as gym, dreamsim, torch\n"
+        "torch.set_num_threads(2)\n"
+        f"envs = gym.make_vec('DreamSim-v0', num_envs=2, vectorization_mode='async', checkpoint={str(tiny_checkpoint)!r},"
+        " vector_kwargs={'context': 'fork'})\n"
+        "envs.reset(seed=0)\n"
+        "obs, reward, *_ = envs.step(envs.action_space.sample())\n"
+        "envs.close()\n"
+        "print(obs.shape, reward.shape)\n"
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        out, err = run.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)  # the hung workers too
+        run.communicate()
+        pytest.fail("the async vector env hung in its forked workers")
+    assert run.returncode == 0, err
+    assert out.strip() == "(2, 10) (2,)"

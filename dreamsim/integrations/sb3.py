@@ -27,13 +27,19 @@ class DreamSimVecEnv(VecEnv):
 
     def __init__(self, env: str | Task = "DreamSim-v0", num_envs: int = 1, **kwargs: Any):
         kwargs.pop("render_mode", None)  # frames always come from get_images()/render()
-        task = gym.spec(env).kwargs["task"] if isinstance(env, str) and env in gym.registry else env
+        task = env
+        if isinstance(env, str) and env in gym.registry:
+            if not str(gym.spec(env).entry_point).startswith("dreamsim."):
+                raise ValueError(f"{env} is not a DreamSim id: pass DreamSim-v0, DreamSim/<Task>-v0 or a task name")
+            task = gym.spec(env).kwargs["task"]
         asked = kwargs.pop("task", task)
         if asked != task:
             raise ValueError(f"{env} simulates {task}; for {asked} pass its id or task name as env: DreamSimVecEnv({asked!r})")
         self.sim = BatchSim(task, num_envs, **kwargs)
         self.render_mode = "rgb_array"  # read by VecEnv.__init__
         super().__init__(num_envs, self.sim.observation_space, self.sim.action_space)
+        metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": self.sim.real_fps}
+        self.metadata = metadata  # VecVideoRecorder's frame rate
         self._actions: torch.Tensor | None = None
 
     def reset(self) -> VecEnvObs:
@@ -54,7 +60,7 @@ class DreamSimVecEnv(VecEnv):
         return {k: np.stack([np.asarray(o[k]) for o in self._options]) for k in ("obs", "frame") if k in self._options[0]}
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = self.sim.check_actions(np.asarray(actions).reshape(self.num_envs, -1))
+        self._actions = self.sim.check_actions(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:

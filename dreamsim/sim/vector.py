@@ -99,8 +99,9 @@ class DreamSimVectorEnv(VectorEnv):
         if len(restart):
             obs = self.sim.splice(obs, restart, self.sim.to_numpy(self.sim.reset(restart.tolist())))
             reward[restart], terminated[restart], truncated[restart], disagreement[restart] = 0.0, False, False, 0.0
+        stepped = ~self._autoreset  # a restarted env's info is its reset's, which has no disagreement
         self._autoreset = terminated | truncated
-        return obs, reward, terminated, truncated, {"disagreement": disagreement, "_disagreement": np.ones(self.num_envs, bool)}
+        return obs, reward, terminated, truncated, {"disagreement": disagreement, "_disagreement": stepped}
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
         """The N predicted frames, uint8 ``(N, H, W, 3)``; ``None`` (with a warning) without ``render_mode="rgb_array"``."""
