@@ -11,6 +11,7 @@ A folder is written beside its destination and renamed into place, so a reader n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -121,6 +122,12 @@ def provenance(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a checkpoint's ``config.json`` that says how it was made: its preset, training,
     decoder tuning and start checkpoint (everything but the format and the model's shape)."""
     return {k: v for k, v in config.items() if k not in ("format", "format_version", "task", "model")}
+
+
+def weights_sha256(path: str | Path) -> str:
+    """The SHA-256 of a checkpoint's weights: which model a result was measured on, still telling
+    after the folder's weights have been replaced by a newer model's."""
+    return hashlib.sha256((Path(path) / "model.safetensors").read_bytes()).hexdigest()
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

@@ -11,6 +11,9 @@ from typing import Any
 
 from dreamsim.control import Agent, RandomAgent, evaluate
 from dreamsim.device import describe_machine, resolve_device
+from dreamsim.files import display_path, write_json, write_text
+from dreamsim.model.checkpoint import weights_sha256
+from dreamsim.model.world_model import WorldModel
 from dreamsim.planning.agents import MPCAgent, TrueSimMPCAgent
 from dreamsim.planning.planner import planner_config
 from dreamsim.stats import plus_minus
@@ -44,8 +47,8 @@ class PlanBenchConfig:
             raise ValueError(f"horizon must be at least 1 (or left out for each preset's own), got {self.horizon}")
 
 
-def _agent(row: str, cfg: PlanBenchConfig) -> tuple[Agent, str | None]:
-    """The agent for one row and the planner preset it uses."""
+def _agent(row: str, cfg: PlanBenchConfig, model: WorldModel | None) -> tuple[Agent, str | None]:
+    """The agent for one row and the planner preset it uses; ``model`` plans the learned rows."""
     card = load_task(cfg.task)
     action_space = real_spaces(card)[1]
     if row == "random":
@@ -57,20 +60,23 @@ def _agent(row: str, cfg: PlanBenchConfig) -> tuple[Agent, str | None]:
         raise ValueError(f"row {row!r} needs a {method} preset, but {preset!r} is {planner.method}")
     if source == "true":
         return TrueSimMPCAgent(card, planner, seed=cfg.seed), preset
-    from dreamsim.sim.batch import load_for_task
-
-    model = load_for_task(card, cfg.checkpoint, resolve_device(cfg.device)).model
+    assert model is not None
     return MPCAgent(model, action_space, planner, seed=cfg.seed), preset
 
 
 def run(cfg: PlanBenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate every row on the same episode seeds; returns the JSON-ready result."""
     card = load_task(cfg.task)
+    checkpoint = None
+    if any(row.startswith("learned") for row in cfg.rows):
+        from dreamsim.sim.batch import load_for_task
+
+        checkpoint = load_for_task(card, cfg.checkpoint, resolve_device(cfg.device))
     rows: dict[str, Any] = {}
     for row in cfg.rows:
         if progress is not None:
             progress(f"{row}:")
-        agent, preset = _agent(row, cfg)
+        agent, preset = _agent(row, cfg, None if checkpoint is None else checkpoint.model)
         start = time.perf_counter()
         episode_progress = None if progress is None else (lambda line: progress(f"  {line}"))
         result = evaluate(card, agent, cfg.episodes, cfg.seed, cfg.max_steps, progress=episode_progress)
@@ -83,6 +89,8 @@ def run(cfg: PlanBenchConfig, progress: Callable[[str], None] | None = None) -> 
         "device": str(resolve_device(cfg.device)),
         "rows": rows,
     }
+    if checkpoint is not None:  # the model the learned rows planned with
+        out["checkpoint"] = {"path": display_path(checkpoint.path), "weights_sha256": weights_sha256(checkpoint.path)}
     # Share of the true-simulator planner's improvement over random that the learned model keeps.
     if "random" in rows:
         floor = rows["random"]["return_mean"]
@@ -127,8 +135,6 @@ def markdown(result: dict[str, Any]) -> str:
 def write(result: dict[str, Any], out: str | Path) -> Path:
     """``planning-<task>[-h<horizon>]-<cpu|gpu>.json`` and ``.md`` under ``out`` (``-h<horizon>`` when
     the presets' horizon was overridden, so as not to replace their results); returns the JSON path."""
-
-    from dreamsim.files import write_json, write_text
 
     kind = "gpu" if result["device"].startswith("cuda") else "cpu"
     horizon = result["config"].get("horizon")
