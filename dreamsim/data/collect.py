@@ -199,6 +199,10 @@ def collect(
                 n = result.get()
                 done += n
                 bar.update(n)
+            # Done: idle workers exit on their own. Leaving the block terminates the pool, by SIGTERM,
+            # which a worker blocked on the task queue can miss if one of its renderer's threads takes it.
+            pool.close()
+            pool.join()
         return done
     finally:
         bar.close()
