@@ -14,37 +14,13 @@ import sys
 from pathlib import Path
 
 from stable_baselines3 import SAC
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from tqdm import tqdm
 
-from dreamsim.control import PolicyAgent, evaluate
 from dreamsim.device import describe_machine
 from dreamsim.files import write_json
-from dreamsim.stats import plus_minus
+from dreamsim.imagination import RealEvalCallback
 from dreamsim.tasks import load_task, make_real
-
-
-class Evaluate(BaseCallback):
-    def __init__(self, task: str, every: int, episodes: int, seed: int):
-        super().__init__()
-        self.task, self.every, self.episodes, self.seed = task, every, episodes, seed
-        self.history: list[dict] = []
-        self._next = every
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.every
-            self.evaluate_now()
-        return True
-
-    def _on_training_end(self) -> None:
-        if not self.history or self.history[-1]["real_steps"] != self.num_timesteps:
-            self.evaluate_now()  # the final policy is always scored, whatever --eval-every
-
-    def evaluate_now(self) -> None:
-        result = evaluate(self.task, PolicyAgent(self.model), self.episodes, self.seed)
-        self.history.append({"real_steps": self.num_timesteps, **result})
-        print(f"{self.num_timesteps} real steps: {plus_minus(result['return_mean'], result['return_ci95'])}", file=sys.stderr)
 
 
 def main() -> None:
@@ -61,8 +37,9 @@ def main() -> None:
     card = load_task(args.task)
     env = make_vec_env(lambda: make_real(card, render=False), n_envs=args.num_envs, seed=0)
     model = SAC("MlpPolicy", env, seed=0, device="cpu")
-    callback = Evaluate(card.name, args.eval_every, args.episodes, args.seed)
-    model.learn(args.steps, callback=callback)
+    with tqdm(total=args.steps, unit="step", desc=f"sac on real {card.name}") as bar:
+        callback = RealEvalCallback(card.name, args.eval_every, args.episodes, args.seed, bar, steps_key="real_steps")
+        model.learn(args.steps, callback=callback)
     result = {
         "task": card.name,
         "algo": "sac",

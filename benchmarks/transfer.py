@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from dreamsim.control import ConstantAgent, PolicyAgent, RandomAgent
-from dreamsim.device import describe_machine, resolve_device
+from dreamsim.device import describe_machine, resolve_device, result_kind
 from dreamsim.files import display_path, read_json, write_json, write_text
 from dreamsim.imagination import load_policy
 from dreamsim.stats import plus_minus
@@ -83,7 +83,7 @@ def markdown(results: list[dict]) -> str:
         if sac is not None:
             baseline = f"{plus_minus(sac['return_mean'], sac['return_ci95'])} ({sac['real_steps']:,} real steps)"
             gain = sac["return_mean"] - a["random"]["real_mean"]
-            kept = f"{100 * (t['real_mean'] - a['random']['real_mean']) / gain:.0f}%"
+            kept = f"{100 * (t['real_mean'] - a['random']['real_mean']) / gain:.0f}%" if gain else "-"
         rows.append(
             f"| {r['task']} | {r['world_model_real_steps']:,} | {r['algo'].upper()}, {r['dream_steps']:,} | {real['trained']} "
             f"| {real['random']} | {real['constant']} | {t['dream_mean']:.2f} "
@@ -106,7 +106,7 @@ def main() -> None:
             result = run(args)
         except (ValueError, FileNotFoundError) as err:
             parser.error(str(err))
-        kind = "gpu" if result["device"].startswith("cuda") else "cpu"
+        kind = result_kind(result["device"])
         write_json(RESULTS / f"transfer-{result['task']}-{kind}.json", result)
     table = markdown([json.loads(p.read_text()) for p in sorted(RESULTS.glob("transfer-*.json"))])
     write_text(RESULTS / "transfer.md", table)

@@ -147,6 +147,7 @@ def _loop(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
+    from dreamsim.device import result_kind
     from dreamsim.files import write_json, write_text
     from dreamsim.throughput import BenchConfig, markdown, run
 
@@ -158,7 +159,7 @@ def _bench(args: argparse.Namespace) -> None:
         checkpoint=args.checkpoint,
     )
     result = run(cfg, progress=lambda what: print(f"measuring {what} ...", file=sys.stderr))
-    kind = "gpu" if result["device"].startswith("cuda") else "cpu"
+    kind = result_kind(result["device"])
     out = Path(args.out)
     write_json(out / f"throughput-{kind}.json", result)
     table = markdown(result)

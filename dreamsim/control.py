@@ -88,26 +88,25 @@ def evaluate(
     """Run ``agent`` for ``episodes`` real episodes (seeds ``seed, seed + 1, ...``); ``max_steps`` caps
     an episode's length. Returns the returns, their mean and 95% CI, and milliseconds per action."""
     card = load_task(task)
-    env = make_real(card, render=agent.needs_frames)
     returns, lengths, think = [], [], []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        agent.reset(env)
-        total, steps, done = 0.0, 0, False
-        while not done and (max_steps is None or steps < max_steps):
-            frame = np.asarray(env.render()) if agent.needs_frames else None
-            start = time.perf_counter()
-            action = agent.act(obs, frame)
-            think.append(time.perf_counter() - start)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            steps += 1
-            done = terminated or truncated
-        returns.append(total)
-        lengths.append(steps)
-        if progress is not None:
-            progress(f"episode {episode + 1}/{episodes}: return {total:.2f} over {steps} steps")
-    env.close()
+    with make_real(card, render=agent.needs_frames) as env:  # closed on an error too
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + episode)
+            agent.reset(env)
+            total, steps, done = 0.0, 0, False
+            while not done and (max_steps is None or steps < max_steps):
+                frame = np.asarray(env.render()) if agent.needs_frames else None
+                start = time.perf_counter()
+                action = agent.act(obs, frame)
+                think.append(time.perf_counter() - start)
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                steps += 1
+                done = terminated or truncated
+            returns.append(total)
+            lengths.append(steps)
+            if progress is not None:
+                progress(f"episode {episode + 1}/{episodes}: return {total:.2f} over {steps} steps")
     mean, ci = mean_ci95(returns)
     return {
         "returns": returns,

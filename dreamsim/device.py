@@ -36,6 +36,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
+def result_kind(device: str) -> str:
+    """``gpu`` or ``cpu``: how a result file measured on ``device`` is named."""
+    return "gpu" if str(device).startswith("cuda") else "cpu"
+
+
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """torch's generators seeded with ``seed`` inside; the caller's (CPU and every CUDA device, which

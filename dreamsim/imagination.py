@@ -101,11 +101,15 @@ def check_policy_fits(policy: BaseAlgorithm, task: str | Task, path: str | Path)
 
 
 class RealEvalCallback(BaseCallback):
-    """Every ``every`` env steps, run the policy for ``episodes`` real episodes; log and keep the results."""
+    """Every ``every`` env steps, and at the end, run the policy for ``episodes`` real episodes; log
+    and keep the results, each under ``steps_key`` with the env steps the agent has trained on."""
 
-    def __init__(self, task: str | Task, every: int, episodes: int, seed: int, bar: tqdm | None = None):
+    def __init__(
+        self, task: str | Task, every: int, episodes: int, seed: int, bar: tqdm | None = None, steps_key: str = "dream_steps"
+    ):
         super().__init__()
         self.task, self.every, self.episodes, self.seed, self.bar = task, every, episodes, seed, bar
+        self.steps_key = steps_key
         self.history: list[dict[str, Any]] = []
         self._next = every
 
@@ -114,7 +118,7 @@ class RealEvalCallback(BaseCallback):
 
     def evaluate_now(self) -> dict[str, Any]:
         result = evaluate(self.task, PolicyAgent(self.model), self.episodes, self.seed)
-        entry = {"dream_steps": self.num_timesteps, **result}
+        entry = {self.steps_key: self.num_timesteps, **result}
         self.history.append(entry)
         self.logger.record("real/return", result["return_mean"])
         self.logger.record("real/return_ci95", result["return_ci95"])
@@ -130,6 +134,10 @@ class RealEvalCallback(BaseCallback):
             self._next += self.every
             self.evaluate_now()
         return True
+
+    def _on_training_end(self) -> None:
+        if not self.history or self.history[-1][self.steps_key] != self.num_timesteps:
+            self.evaluate_now()  # the final policy is always scored, whatever ``every``
 
 
 def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, progress: bool = True) -> dict[str, Any]:
@@ -162,7 +170,10 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
     if previous is not None:
         model = previous
         model.set_env(env)
+        model.set_random_seed(config.seed)
         model.tensorboard_log = str(out / "tb")
+        if isinstance(model, SAC):  # SB3 saves no replay buffer: fill a new one before the next update
+            model.learning_starts = model.num_timesteps + kwargs["learning_starts"]
     else:
         model = ALGOS[config.algo]("MlpPolicy", env, tensorboard_log=str(out / "tb"), **kwargs)
     bar = tqdm(total=config.steps, unit="step", desc=f"{config.algo} in DreamSim {card.name}", disable=not progress)
@@ -170,8 +181,6 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
     model.learn(config.steps, callback=callback, tb_log_name=config.algo, reset_num_timesteps=config.init_policy is None)
     bar.close()
     env.close()
-    if not callback.history or callback.history[-1]["dream_steps"] != callback.num_timesteps:
-        callback.evaluate_now()
     random_agent = RandomAgent(real_spaces(card)[1], seed=config.seed)
     random = evaluate(card, random_agent, config.eval_episodes, config.seed + 10_000)
     summary = {

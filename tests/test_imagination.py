@@ -76,6 +76,16 @@ def test_benchmark_scripts_refuse_a_negative_seed(script, monkeypatch, capsys):
     assert exit_.value.code == 2 and "--seed must be 0 or more, got -1" in capsys.readouterr().err
 
 
+def test_sac_real_scores_the_policy_every_eval_step_and_at_the_end(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # it writes benchmarks/results/ under the working directory
+    argv = ["sac_real.py", "reacher", "--steps", "120", "--num-envs", "2", "--eval-every", "100", "--episodes", "2"]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(RECIPES.parent / "benchmarks" / "sac_real.py"), run_name="__main__")
+    result = json.loads((tmp_path / "benchmarks/results/sac-real-reacher-cpu.json").read_text())
+    assert result["real_steps"] == 120 and [h["real_steps"] for h in result["history"]] == [100, 120]
+    assert all(h["lengths"] == [50, 50] and -200 < h["return_mean"] <= 0 for h in result["history"])
+
+
 def test_config_errors_name_the_fix():
     with pytest.raises(ValueError, match="choose one of"):
         DreamTrainConfig(algo="dqn")
@@ -93,6 +103,24 @@ def test_a_continued_policy_must_be_of_the_algo_asked_for(tmp_path):
     with pytest.raises(ValueError, match="pass a policy trained on reacher"):  # Pendulum's, not Reacher's
         train_in_dream("reacher", tmp_path / "run", replace(config, algo="sac"), progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_continued_sac_agent_refills_its_replay_buffer_before_it_updates(tiny_checkpoint, tmp_path):
+    """SB3 saves no replay buffer: a continued SAC agent waits ``learning_starts`` steps again, as a
+    new one does, instead of drawing its batches from the first few transitions."""
+    config = DreamTrainConfig(
+        steps=64, num_envs=4, eval_every=64, eval_episodes=1, checkpoint=str(tiny_checkpoint),
+        algo_kwargs={"learning_starts": 32, "batch_size": 16},
+    )  # fmt: skip
+    train_in_dream("reacher", tmp_path / "first", config, progress=False)
+    updates = load_policy(tmp_path / "first" / "policy.zip")._n_updates
+    assert updates > 0
+    more = replace(config, steps=32, init_policy=str(tmp_path / "first" / "policy.zip"))
+    train_in_dream("reacher", tmp_path / "more", more, progress=False)
+    continued = load_policy(tmp_path / "more" / "policy.zip")
+    assert continued.num_timesteps == 96 and continued._n_updates == updates  # 32 steps of warm-up, no update
+    train_in_dream("reacher", tmp_path / "again", replace(more, steps=64), progress=False)
+    assert load_policy(tmp_path / "again" / "policy.zip")._n_updates > updates  # then it learns again
 
 
 def test_load_policy_refuses_other_algorithms(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -185,6 +186,8 @@ def test_plan_cli_writes_the_benchmark_json(tiny_checkpoint, tmp_path, capsys):
     assert main(args) == 0
     result = json.loads((tmp_path / "planning-reacher-cpu.json").read_text())
     assert set(result["rows"]) == {"random", "learned-mppi"}
+    weights = hashlib.sha256((tiny_checkpoint / "model.safetensors").read_bytes()).hexdigest()
+    assert result["checkpoint"]["weights_sha256"] == weights  # the model the learned row planned with
     assert all(r["lengths"] == [2, 2] for r in result["rows"].values())
     assert "| MPPI | DreamSim | tdmpc2-mppi |" in (tmp_path / "planning-reacher-cpu.md").read_text()
     assert main(["plan", "reacher", "--rows", "learned-cem", "--cem-preset", "tdmpc2-mppi", "--episodes", "1"]) == 2

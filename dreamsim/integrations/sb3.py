@@ -12,7 +12,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from dreamsim.sim.batch import BatchSim, reset_context
@@ -40,7 +39,7 @@ class DreamSimVecEnv(VecEnv):
         super().__init__(num_envs, self.sim.observation_space, self.sim.action_space)
         metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": self.sim.real_fps}
         self.metadata = metadata  # VecVideoRecorder's frame rate
-        self._actions: torch.Tensor | None = None
+        self._actions: np.ndarray | None = None
 
     def reset(self) -> VecEnvObs:
         """Seeds from ``seed()`` and a start context from ``set_options({"obs": ..., "frame": ...})``
@@ -60,17 +59,14 @@ class DreamSimVecEnv(VecEnv):
         return {k: np.stack([np.asarray(o[k]) for o in self._options]) for k in ("obs", "frame") if k in self._options[0]}
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = self.sim.check_actions(actions)
+        self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
             raise RuntimeError("call step_async() before step_wait()")
-        step = self.sim.step(self._actions)
-        obs = self.sim.to_numpy(step[0])
-        reward, terminated, truncated = (x.cpu().numpy() for x in step[1:4])
-        info = step[4]
+        obs, reward, terminated, truncated, disagreement = self.sim.step_numpy(self._actions)
+        self._actions = None
         dones = terminated | truncated
-        disagreement = info["disagreement"].cpu().numpy()
         infos: list[dict[str, Any]] = [{"disagreement": float(d)} for d in disagreement]
         finished = np.flatnonzero(dones)
         for i in finished:  # copies: the reset below overwrites these rows

@@ -1,7 +1,8 @@
 """The world model: encoder, RSSM dynamics and heads (frame, state, reward, continue), with its loss.
 
 Sequence convention (see ``SequenceSampler``): index ``t`` of ``actions``/``rewards`` is the
-transition *into* step ``t``; step 0 starts from the zero latent and sees only its observation.
+transition *into* step ``t``; step 0 sees only its observation, and its first GRU state comes from
+that observation (``deter_from_obs``, every preset) or is zeros (older checkpoints).
 """
 
 from __future__ import annotations

@@ -97,3 +97,7 @@ class TrueSimMPCAgent:
         if self._env is None:
             raise RuntimeError("call reset(env) before act()")
         return self.planner.plan(physics_state(self._env)).numpy().astype(np.float32)
+
+    def close(self) -> None:
+        """Close the MuJoCo env the planner steps."""
+        self.objective.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamsim.control import Agent, RandomAgent, evaluate
-from dreamsim.device import describe_machine, resolve_device
+from dreamsim.device import describe_machine, resolve_device, result_kind
 from dreamsim.files import display_path, write_json, write_text
 from dreamsim.model.checkpoint import weights_sha256
 from dreamsim.model.world_model import WorldModel
@@ -79,7 +79,11 @@ def run(cfg: PlanBenchConfig, progress: Callable[[str], None] | None = None) -> 
         agent, preset = _agent(row, cfg, None if checkpoint is None else checkpoint.model)
         start = time.perf_counter()
         episode_progress = None if progress is None else (lambda line: progress(f"  {line}"))
-        result = evaluate(card, agent, cfg.episodes, cfg.seed, cfg.max_steps, progress=episode_progress)
+        try:
+            result = evaluate(card, agent, cfg.episodes, cfg.seed, cfg.max_steps, progress=episode_progress)
+        finally:
+            if isinstance(agent, TrueSimMPCAgent):
+                agent.close()
         rows[row] = {"preset": preset, **result, "seconds": time.perf_counter() - start}
     out: dict[str, Any] = {
         "task": card.name,
@@ -136,7 +140,7 @@ def write(result: dict[str, Any], out: str | Path) -> Path:
     """``planning-<task>[-h<horizon>]-<cpu|gpu>.json`` and ``.md`` under ``out`` (``-h<horizon>`` when
     the presets' horizon was overridden, so as not to replace their results); returns the JSON path."""
 
-    kind = "gpu" if result["device"].startswith("cuda") else "cpu"
+    kind = result_kind(result["device"])
     horizon = result["config"].get("horizon")
     stem = Path(out) / f"planning-{result['task']}{'' if horizon is None else f'-h{horizon}'}-{kind}"
     write_text(stem.with_suffix(".md"), markdown(result))

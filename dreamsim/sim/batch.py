@@ -217,15 +217,18 @@ class BatchSim:
             raise RuntimeError("call reset() before render()")
         return self.core.render(self.state)
 
-    def check_actions(self, actions: Any) -> torch.Tensor:
-        """numpy-side check for the views: shape ``(N, A)`` and finite values, as a float32 tensor."""
+    def step_numpy(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``step`` for the numpy views: ``actions (N, A)`` checked for shape and finite values; returns
+        host ``(obs, reward, terminated, truncated, disagreement)``."""
         act = np.asarray(actions, dtype=np.float32)
         expected = (self.num_envs, *self.action_space.shape)
         if act.shape != expected:
             raise ValueError(f"actions have shape {act.shape}, expected {expected} for {self.task.gym_id}")
         if not np.isfinite(act).all():
             raise ValueError(f"actions contain NaN or inf; pass finite values within {self.action_space}")
-        return torch.from_numpy(act)
+        obs, reward, terminated, truncated, info = self.step(torch.from_numpy(act))
+        host = (x.cpu().numpy() for x in (reward, terminated, truncated, info["disagreement"]))
+        return (self.to_numpy(obs), *host)  # type: ignore[return-value]
 
     def to_numpy(self, obs: Any) -> Any:
         """Host copy of a batch observation, with the observation space's dtypes."""

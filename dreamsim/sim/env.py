@@ -78,14 +78,9 @@ class DreamSimEnv(gym.Env):
         act = np.asarray(action, dtype=np.float32)
         if act.shape != self.action_space.shape:
             raise ValueError(f"action has shape {act.shape}, expected {self.action_space.shape} for {self.task.gym_id}")
-        obs, reward, terminated, truncated, info = self.sim.step(self.sim.check_actions(act[None]))
-        return (
-            self._first(self.sim.to_numpy(obs)),
-            float(reward[0]),
-            bool(terminated[0]),
-            bool(truncated[0]),
-            {"disagreement": float(info["disagreement"][0])},
-        )
+        obs, reward, terminated, truncated, disagreement = self.sim.step_numpy(act[None])
+        info = {"disagreement": float(disagreement[0])}
+        return self._first(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
         """The predicted frame, uint8 ``(H, W, 3)``; ``None`` (with a warning) without ``render_mode="rgb_array"``."""

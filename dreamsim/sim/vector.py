@@ -90,11 +90,7 @@ class DreamSimVectorEnv(VectorEnv):
         self.sim.state = None
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        step = self.sim.step(self.sim.check_actions(actions))
-        obs = self.sim.to_numpy(step[0])
-        reward, terminated, truncated = (x.cpu().numpy() for x in step[1:4])
-        info = step[4]
-        disagreement = info["disagreement"].cpu().numpy()
+        obs, reward, terminated, truncated, disagreement = self.sim.step_numpy(actions)
         restart = np.flatnonzero(self._autoreset)
         if len(restart):
             obs = self.sim.splice(obs, restart, self.sim.to_numpy(self.sim.reset(restart.tolist())))

@@ -6,7 +6,7 @@ Three views, each beside the copy-last-observation baseline:
   ``t + 1``: how well an imagined episode starts from a given real state;
 - open-loop: from the real observation at step 0, the model rolls the episode's actions alone and
   is compared with the real episode ``h`` steps later.
-Frames are scored by PSNR (dB; SSIM is here too), states by the RMS error in units of each dimension's std.
+Frames are scored by PSNR (dB), states by the RMS error in units of each dimension's std.
 """
 
 from __future__ import annotations
