@@ -6,6 +6,7 @@ import os
 import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,9 +17,10 @@ def _one_thread_after_fork() -> None:
 
 
 # A forked child inherits torch's OpenMP thread pool without its threads, and its first parallel
-# operation then waits for them forever. Gymnasium's async vector env and SB3's SubprocVecEnv fork
-# their workers (Linux's default start method) after building an env in the parent: with one thread
-# each, their torch never enters OpenMP. Spawned processes start afresh and keep torch's default.
+# operation then waits for them forever. Gymnasium's async vector env forks its workers (Linux's
+# default start method up to Python 3.13), as SB3's SubprocVecEnv does with start_method="fork",
+# after building an env in the parent: with one thread each, their torch never enters OpenMP.
+# Spawned processes start afresh and keep torch's default.
 os.register_at_fork(after_in_child=_one_thread_after_fork)
 
 
@@ -51,6 +53,18 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
+def _cpu_model() -> dict[str, Any]:
+    """The CPU's name and whether it has bf16 units, from Linux's /proc/cpuinfo (nothing elsewhere):
+    the same seed trains slightly different agents, at other speeds, on other CPU types."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        fields = {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in lines if ":" in line)}
+    except OSError:
+        return {}
+    flags = fields.get("flags", "").split()
+    return {"cpu_model": fields.get("model name", ""), "cpu_bf16": "avx512_bf16" in flags or "amx_bf16" in flags}
+
+
 def describe_machine() -> dict[str, Any]:
     """What results were measured on: OS, CPU, GPU and library versions."""
     info: dict[str, Any] = {
@@ -61,6 +75,7 @@ def describe_machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
     }
+    info.update(_cpu_model())
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     try:

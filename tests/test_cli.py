@@ -1,4 +1,5 @@
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +151,8 @@ def test_a_yes_no_setting_reads_as_a_flag():
         parse("--reference", "false")
 
 
-def test_bench_writes_its_rows_and_table(tiny_checkpoint, tmp_path, capsys):
+def test_bench_writes_its_rows_and_table(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # its AsyncVectorEnv row runs one MuJoCo worker per core
     args = ["bench", "reacher", "--batches", "2", "--seconds", "0.01", "--checkpoint", str(tiny_checkpoint)]
     assert main([*args, "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "throughput-cpu.json").read_text())
@@ -160,5 +162,7 @@ def test_bench_writes_its_rows_and_table(tiny_checkpoint, tmp_path, capsys):
     for r in rows.values():
         assert r["steps_per_s"] > 0 and r["frames_per_s"] == (r["steps_per_s"] if r["obs_mode"] == "pixels" else 0.0)
     assert max(r["x_mujoco_steps"] for r in rows.values() if r["sim"].startswith("mujoco")) == 1.0
+    if sys.platform == "linux":  # the CPU's name and bf16 units, read from /proc/cpuinfo
+        assert result["machine"]["cpu_model"] and isinstance(result["machine"]["cpu_bf16"], bool)
     table = (tmp_path / "throughput-cpu.md").read_text()
     assert table in capsys.readouterr().out and table.count("\n| ") == 1 + len(rows)  # the header, then one per row

@@ -337,7 +337,7 @@ def test_async_vector_env_runs_in_forked_workers(tiny_checkpoint):
         "import gymnasium as gym, dreamsim, torch\n"
         "torch.set_num_threads(2)\n"
         f"envs = gym.make_vec('DreamSim-v0', num_envs=2, vectorization_mode='async', checkpoint={str(tiny_checkpoint)!r},"
-        " vector_kwargs={'context': 'fork'})\n"
+        " device='cpu', vector_kwargs={'context': 'fork'})\n"
         "envs.reset(seed=0)\n"
         "obs, reward, *_ = envs.step(envs.action_space.sample())\n"
         "envs.close()\n"

@@ -37,7 +37,7 @@ class DreamSimVecEnv(VecEnv):
         self.sim = BatchSim(task, num_envs, **kwargs)
         self.render_mode = "rgb_array"  # read by VecEnv.__init__
         super().__init__(num_envs, self.sim.observation_space, self.sim.action_space)
-        metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": self.sim.real_fps}
+        metadata: dict[str, Any] = {**self.metadata, "render_fps": self.sim.real_fps}
         self.metadata = metadata  # VecVideoRecorder's frame rate
         self._actions: np.ndarray | None = None
 

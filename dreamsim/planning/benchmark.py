@@ -139,7 +139,6 @@ def markdown(result: dict[str, Any]) -> str:
 def write(result: dict[str, Any], out: str | Path) -> Path:
     """``planning-<task>[-h<horizon>]-<cpu|gpu>.json`` and ``.md`` under ``out`` (``-h<horizon>`` when
     the presets' horizon was overridden, so as not to replace their results); returns the JSON path."""
-
     kind = result_kind(result["device"])
     horizon = result["config"].get("horizon")
     stem = Path(out) / f"planning-{result['task']}{'' if horizon is None else f'-h{horizon}'}-{kind}"
