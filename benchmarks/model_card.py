@@ -70,7 +70,7 @@ def _loop_recipe(task: Task, loop: dict[str, Any]) -> tuple[str, str]:
     data = (
         f"- Collected by `dreamsim loop`: {c['initial_steps']:,} steps of a uniform random policy, then\n"
         f"  {c['collect_steps']:,} steps per iteration by the loop's {c['algo'].upper()} agent with Gaussian noise "
-        f"({c['noise']} of the action range), {len(history)} iterations.\n"
+        f"(std {c['noise']} of the action box's half-width), {len(history)} iterations.\n"
     )
     train = (
         f"- `dreamsim loop {task.name} --iterations {len(history)} --initial-steps {c['initial_steps']} "

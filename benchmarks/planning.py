@@ -3,8 +3,8 @@
     MUJOCO_GL=egl python benchmarks/planning.py reacher --episodes 5 --cem-preset tdmpc2-cem
 
 Same as `dreamsim plan <task> --out benchmarks/results`; writes
-benchmarks/results/planning-<task>-<device>.json and .md (the README's table), or
-planning-<task>-h<N>-<device>.* with `--horizon N`.
+benchmarks/results/planning-<task>-<cpu|gpu>.json and .md (the README's table), or
+planning-<task>-h<N>-<cpu|gpu>.* with `--horizon N`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     MUJOCO_GL=egl python benchmarks/throughput.py            # same as `dreamsim bench` (--help: its options)
 
-Writes benchmarks/results/throughput-<device>.json and .md (the README's table).
+Writes benchmarks/results/throughput-<cpu|gpu>.json and .md (the README's table).
 """
 
 from __future__ import annotations

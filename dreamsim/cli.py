@@ -239,14 +239,16 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
     return summary
 
 
-def _add_config_options(p: argparse.ArgumentParser, config: type) -> None:
-    """One ``--option`` per field of the dataclass ``config``; left out, the field keeps its default."""
+def _add_config_options(p: argparse.ArgumentParser, config: type, notes: dict[str, str] | None = None) -> None:
+    """One ``--option`` per field of the dataclass ``config``; left out, the field keeps its default.
+    ``notes`` gives the help of fields whose default needs words."""
     for f in fields(config):
         flag, kind = f"--{f.name.replace('_', '-')}", str(f.type).replace(" | None", "")
+        text = (notes or {}).get(f.name, f"default: {f.default}")
         if kind == "bool":  # --name / --no-name
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f"default: {f.default}")
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            p.add_argument(flag, dest=f.name, type={"int": int, "float": float}.get(kind, str), help=f"default: {f.default}")
+            p.add_argument(flag, dest=f.name, type={"int": int, "float": float}.get(kind, str), help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", help="world model for --policy mpc (default: the task's shipped one)")
     p.add_argument("--planner", default="tdmpc2-mppi", help="planner preset for --policy mpc")
-    p.add_argument("--noise", type=float, default=0.3, help="exploration noise for --policy mpc (fraction of the action box)")
+    p.add_argument(
+        "--noise", type=float, default=0.3, help="exploration noise for --policy mpc: std, in half-widths of the action box"
+    )
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_collect)
 
@@ -276,8 +280,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task", help=f"task card: {tasks}")
     p.add_argument("--episodes", help="episode folder (default: episodes/<task>)")
     p.add_argument("--out", help="run folder for checkpoint/ and tb/ (default: runs/<task>)")
-    p.add_argument("--resume", action="store_true", help="continue the training checkpoint in --out")
-    _add_config_options(p, TrainConfig)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the training checkpoint in --out: its weights and optimizer state; --lr and the other "
+        "settings come from this command line",
+    )
+    _add_config_options(
+        p,
+        TrainConfig,
+        {
+            "steps": f"training steps in all: with --resume, the total to reach (default: {TrainConfig.steps})",
+            "preset": "world-model preset: tiny, small or base (default: the task card's)",
+            "init": "checkpoint to start from, with a fresh optimizer (default: a new model)",
+        },
+    )
     p.set_defaults(func=_train)
 
     from dreamsim.training import DecoderConfig
@@ -323,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collect-steps", type=int, default=d.collect_steps, help="real steps collected by the policy per iteration")
     p.add_argument("--model-steps", type=int, default=d.train.steps, help="world-model training steps per iteration")
     p.add_argument("--agent-steps", type=int, default=d.agent_steps, help="DreamSim steps of agent training per iteration")
-    p.add_argument("--noise", type=float, default=d.noise, help="exploration noise (fraction of the action box)")
+    p.add_argument("--noise", type=float, default=d.noise, help="exploration noise: std, in half-widths of the action box")
     p.add_argument("--algo", choices=("sac", "ppo"), default=d.algo, help="SB3 agent trained in DreamSim")
     p.add_argument("--num-envs", type=int, default=d.num_envs, help="DreamSim envs the agent trains on")
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes, help="real episodes per evaluation")

@@ -45,6 +45,15 @@ class PlanBenchConfig:
             raise ValueError(f"episodes must be at least 1, got {self.episodes}")
         if self.horizon is not None and self.horizon < 1:
             raise ValueError(f"horizon must be at least 1 (or left out for each preset's own), got {self.horizon}")
+        for row in set(self.rows) - {"random"}:  # checked before any row runs, not after earlier rows' minutes
+            method = row.split("-")[1]
+            found = planner_config(self.preset(method)).method
+            if found != method:
+                raise ValueError(f"row {row!r} needs a {method} preset, but {self.preset(method)!r} is {found}")
+
+    def preset(self, method: str) -> str:
+        """The planner preset of the ``cem`` or ``mppi`` rows."""
+        return self.cem_preset if method == "cem" else self.mppi_preset
 
 
 def _agent(row: str, cfg: PlanBenchConfig, model: WorldModel | None) -> tuple[Agent, str | None]:
@@ -54,10 +63,8 @@ def _agent(row: str, cfg: PlanBenchConfig, model: WorldModel | None) -> tuple[Ag
     if row == "random":
         return RandomAgent(action_space, seed=cfg.seed), None
     source, method = row.split("-")
-    preset = cfg.cem_preset if method == "cem" else cfg.mppi_preset
+    preset = cfg.preset(method)
     planner = planner_config(preset) if cfg.horizon is None else planner_config(preset, horizon=cfg.horizon)
-    if planner.method != method:
-        raise ValueError(f"row {row!r} needs a {method} preset, but {preset!r} is {planner.method}")
     if source == "true":
         return TrueSimMPCAgent(card, planner, seed=cfg.seed), preset
     assert model is not None
