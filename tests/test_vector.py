@@ -185,6 +185,16 @@ def test_sb3_vec_env_refuses_actions_of_another_shape(tiny_checkpoint):
     assert env.metadata["render_fps"] == gym.make("Reacher-v5").metadata["render_fps"]  # videos play in real time
 
 
+def test_sb3_vec_env_attributes_are_shared_by_all_envs(tiny_checkpoint):
+    env = DreamSimVecEnv("DreamSim-v0", num_envs=3, checkpoint=tiny_checkpoint)
+    env.set_attr("label", "a")
+    env.set_attr("label", "b", indices=[2, 0, 1])
+    assert env.get_attr("label") == ["b"] * 3 and env.get_attr("label", indices=1) == ["b"]
+    with pytest.raises(ValueError, match=r"share their attributes: set 'label' for all 3 \(indices=None\)"):
+        env.set_attr("label", "c", indices=[0])
+    assert env.get_attr("label") == ["b"] * 3  # nothing half-set
+
+
 def test_sb3_vec_env_resets_from_set_options_once(tiny_checkpoint, reacher_episodes):
     from dreamsim.data import EpisodeStore
 

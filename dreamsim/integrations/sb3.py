@@ -88,6 +88,11 @@ class DreamSimVecEnv(VecEnv):
         return [getattr(self, attr_name)] * len(list(self._get_indices(indices)))
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Attributes belong to the one batched env, so they can be set for all envs only."""
+        if set(self._get_indices(indices)) != set(range(self.num_envs)):
+            raise ValueError(
+                f"DreamSimVecEnv's envs share their attributes: set {attr_name!r} for all {self.num_envs} (indices=None)"
+            )
         setattr(self, attr_name, value)
 
     def env_method(self, method_name: str, *args: Any, indices: VecEnvIndices = None, **kwargs: Any) -> list[Any]:
