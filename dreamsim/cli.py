@@ -10,9 +10,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from dreamsim.registration import DEFAULT_TASK
 from dreamsim.stats import plus_minus
-from dreamsim.tasks import COLLECT_POLICIES, list_tasks, load_task
+from dreamsim.tasks import COLLECT_POLICIES, DEFAULT_TASK, list_tasks, load_task
 
 DEMO_AGENT_STEPS = 90_000  # about 4 minutes of SAC in DreamSim on a 2-core CPU
 
@@ -195,7 +194,7 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
     from dreamsim.imagination import DreamTrainConfig, train_in_dream
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", nargs="?", default="reacher")
+    parser.add_argument("task", nargs="?", default=DEFAULT_TASK)
     parser.add_argument("--steps", type=int, default=defaults["steps"], help="DreamSim steps over all envs")
     parser.add_argument("--num-envs", type=int, default=defaults["num_envs"])
     parser.add_argument("--eval-every", type=int, default=defaults["eval_every"], help="DreamSim steps between real evaluations")

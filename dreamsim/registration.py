@@ -12,9 +12,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from dreamsim.tasks import list_tasks, load_task
-
-DEFAULT_TASK = "reacher"
+from dreamsim.tasks import DEFAULT_TASK, list_tasks, load_task
 
 
 def task_id(task: str) -> str:

@@ -16,6 +16,8 @@ import numpy as np
 
 from dreamsim.resources import cards_dir
 
+DEFAULT_TASK = "reacher"  # the task of `DreamSim-v0` and of every command given none
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -39,7 +41,8 @@ class Camera:
 
 @dataclass(frozen=True)
 class Task:
-    """One task card. ``episode_length`` counts agent steps (after ``action_repeat``)."""
+    """One task card. ``episode_length`` counts agent steps (after ``action_repeat``). The defaults
+    below are those of a card that leaves the field out."""
 
     name: str
     title: str
@@ -116,10 +119,10 @@ def load_task(task: str | Task) -> Task:
         if raw["name"] != path.stem:
             raise ValueError(f"name {raw['name']!r} differs from the file name: a card's name is its file's, {path.stem!r}")
         collect = _table(raw, "collect")
-        policy = collect.get("policy", "random")
+        policy = collect.get("policy", Task.collect_policy)
         if policy not in COLLECT_POLICIES:
             raise ValueError(f"[collect] policy must be one of {COLLECT_POLICIES}, got {policy!r}")
-        listed = _table(raw, "validate").get("horizons", (1, 5, 15, 50))
+        listed = _table(raw, "validate").get("horizons", Task.horizons)
         horizons = tuple(_positive_int(h, "each validate horizon") for h in listed)
         if not horizons:
             raise ValueError("[validate] horizons must name at least one horizon")
@@ -132,11 +135,11 @@ def load_task(task: str | Task) -> Task:
             episode_length=_positive_int(raw["episode_length"], "episode_length"),
             model_preset=str(raw["model_preset"]),
             camera=_camera(_table(raw, "camera", required=True)),
-            shadows=_flag(raw, "shadows", True),
-            reflections=_flag(raw, "reflections", True),
-            joints=_flag(raw, "joints", False),
+            shadows=_flag(raw, "shadows", Task.shadows),
+            reflections=_flag(raw, "reflections", Task.reflections),
+            joints=_flag(raw, "joints", Task.joints),
             collect_policy=policy,
-            collect_steps=_positive_int(collect.get("steps", 50_000), "[collect] steps"),
+            collect_steps=_positive_int(collect.get("steps", Task.collect_steps), "[collect] steps"),
             horizons=horizons,
             card_path=path,
         )

@@ -17,12 +17,12 @@ import torch
 
 from dreamsim.device import describe_machine, resolve_device
 from dreamsim.sim.batch import BatchSim
-from dreamsim.tasks import load_task, make_real
+from dreamsim.tasks import DEFAULT_TASK, load_task, make_real
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    task: str = "reacher"
+    task: str = DEFAULT_TASK
     batches: tuple[int, ...] = (1, 64, 1024, 16384)
     obs_modes: tuple[str, ...] = ("state", "pixels")
     precisions: tuple[str, ...] = ("fp32", "bf16")

@@ -17,14 +17,14 @@ from dreamsim.model.world_model import WorldModel
 from dreamsim.planning.agents import MPCAgent, TrueSimMPCAgent
 from dreamsim.planning.planner import planner_config
 from dreamsim.stats import plus_minus
-from dreamsim.tasks import load_task, real_spaces
+from dreamsim.tasks import DEFAULT_TASK, load_task, real_spaces
 
 ROWS = ("random", "learned-cem", "learned-mppi", "true-cem", "true-mppi")
 
 
 @dataclass(frozen=True)
 class PlanBenchConfig:
-    task: str = "reacher"
+    task: str = DEFAULT_TASK
     rows: tuple[str, ...] = ROWS
     episodes: int = 5
     max_steps: int | None = None  # cap on an episode's agent steps (default: the card's episode length)

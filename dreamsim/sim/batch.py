@@ -23,7 +23,7 @@ from dreamsim.device import resolve_device
 from dreamsim.model.checkpoint import Checkpoint, load_checkpoint
 from dreamsim.resources import assets_dir
 from dreamsim.sim.core import OBS_MODES, DreamCore, SimState, hash_bits
-from dreamsim.tasks import Task, load_task, make_real
+from dreamsim.tasks import DEFAULT_TASK, Task, load_task, make_real
 
 _DRAW_SALT = 0x2545F491  # keeps start-state draws apart from the step noise of the same seed
 
@@ -92,7 +92,7 @@ class BatchSim:
 
     def __init__(
         self,
-        task: str | Task = "reacher",
+        task: str | Task = DEFAULT_TASK,
         num_envs: int = 1,
         checkpoint: str | Path | None = None,
         obs_mode: str = "state",

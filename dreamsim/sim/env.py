@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from dreamsim.sim.batch import BatchSim, reset_context
+from dreamsim.tasks import DEFAULT_TASK
 
 
 class DreamSimEnv(gym.Env):
@@ -37,7 +38,7 @@ class DreamSimEnv(gym.Env):
 
     def __init__(
         self,
-        task: str = "reacher",
+        task: str = DEFAULT_TASK,
         checkpoint: str | Path | None = None,
         obs_mode: str = "state",
         device: str = "auto",

@@ -17,6 +17,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from dreamsim.sim.batch import BatchSim, reset_context
+from dreamsim.tasks import DEFAULT_TASK
 
 
 class DreamSimVectorEnv(VectorEnv):
@@ -25,7 +26,7 @@ class DreamSimVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        task: str = "reacher",
+        task: str = DEFAULT_TASK,
         checkpoint: str | Path | None = None,
         obs_mode: str = "state",
         device: str = "auto",

@@ -15,12 +15,12 @@ from typing import Any
 
 from dreamsim.control import ConstantAgent, evaluate
 from dreamsim.imagination import DreamTrainConfig, train_in_dream
-from dreamsim.tasks import load_task, real_spaces
+from dreamsim.tasks import DEFAULT_TASK, load_task, real_spaces
 from dreamsim.validation.report import ValidateConfig, validate
 
 
 def run_demo(
-    task: str = "reacher",
+    task: str = DEFAULT_TASK,
     out: str | Path = "demo",
     seed: int = 0,
     device: str = "auto",
