@@ -27,8 +27,8 @@ def _collect(args: argparse.Namespace) -> None:
     else:
         from dreamsim.data import collect_with_agent
         from dreamsim.device import resolve_device
+        from dreamsim.model.checkpoint import load_for_task
         from dreamsim.planning import MPCAgent, planner_config
-        from dreamsim.sim.batch import load_for_task
         from dreamsim.tasks import real_spaces
 
         model = load_for_task(card, args.checkpoint, resolve_device(args.device)).model

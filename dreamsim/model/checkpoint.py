@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,11 @@ from safetensors.torch import load_file, save_file
 from dreamsim.files import NPZ_ERRORS, read_json, write_json
 from dreamsim.model.config import ModelConfig
 from dreamsim.model.world_model import WorldModel
+from dreamsim.resources import assets_dir
+from dreamsim.tasks import Task
+
+if TYPE_CHECKING:
+    from dreamsim.data.store import Episode
 
 FORMAT = "dreamsim-checkpoint"
 FORMAT_VERSION = 1
@@ -184,6 +189,29 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", task: 
         raise ValueError(f"start states in {path} have obs shape {start_states['obs'].shape}, model expects D={cfg.state_dim}")
     model.to(device).eval()
     return Checkpoint(model=model, task=str(config["task"]), config=config, start_states=start_states, path=path)
+
+
+def load_for_task(task: Task, checkpoint: str | Path | None, device: torch.device) -> Checkpoint:
+    """Load ``checkpoint`` (or the task's shipped one in ``assets/<task>``), checking its task."""
+    path = Path(checkpoint) if checkpoint is not None else assets_dir() / task.name
+    if checkpoint is None and not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no shipped checkpoint for task {task.name!r} (looked in {path}): train one with "
+            f"`dreamsim collect {task.name}` and `dreamsim train {task.name}`, then pass "
+            f"checkpoint='runs/{task.name}/checkpoint'"
+        )
+    return load_checkpoint(path, device, task=task.name)
+
+
+def check_fit(cfg: ModelConfig, episode: Episode, episodes: str | Path, checkpoint: str | Path, task: str) -> None:
+    """Refuse episodes whose state, action or frame sizes differ from the model's (another task's)."""
+    sizes = episode.sizes
+    expected = (cfg.state_dim, cfg.action_dim, cfg.frame_size)
+    if sizes != expected:
+        raise ValueError(
+            f"episodes in {episodes} have state, action and frame sizes {sizes}, the model in {checkpoint} "
+            f"{expected}: collect them for {task}"
+        )
 
 
 def load_optimizer(path: str | Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

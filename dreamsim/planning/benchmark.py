@@ -76,7 +76,7 @@ def run(cfg: PlanBenchConfig, progress: Callable[[str], None] | None = None) -> 
     card = load_task(cfg.task)
     checkpoint = None
     if any(row.startswith("learned") for row in cfg.rows):
-        from dreamsim.sim.batch import load_for_task
+        from dreamsim.model.checkpoint import load_for_task
 
         checkpoint = load_for_task(card, cfg.checkpoint, resolve_device(cfg.device))
     rows: dict[str, Any] = {}

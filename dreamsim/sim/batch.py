@@ -20,8 +20,7 @@ from gymnasium import spaces
 
 from dreamsim.data import EpisodeStore
 from dreamsim.device import resolve_device
-from dreamsim.model.checkpoint import Checkpoint, load_checkpoint
-from dreamsim.resources import assets_dir
+from dreamsim.model.checkpoint import load_for_task
 from dreamsim.sim.core import OBS_MODES, DreamCore, SimState, hash_bits
 from dreamsim.tasks import DEFAULT_TASK, Task, load_task, make_real
 
@@ -34,18 +33,6 @@ def _seed31(seed: int) -> int:
     if 0 <= seed < 2**31:
         return seed
     return int(np.random.SeedSequence(abs(seed)).generate_state(1)[0]) & 0x7FFFFFFF
-
-
-def load_for_task(task: Task, checkpoint: str | Path | None, device: torch.device) -> Checkpoint:
-    """Load ``checkpoint`` (or the task's shipped one in ``assets/<task>``), checking its task."""
-    path = Path(checkpoint) if checkpoint is not None else assets_dir() / task.name
-    if checkpoint is None and not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            f"no shipped checkpoint for task {task.name!r} (looked in {path}): train one with "
-            f"`dreamsim collect {task.name}` and `dreamsim train {task.name}`, then pass "
-            f"checkpoint='runs/{task.name}/checkpoint'"
-        )
-    return load_checkpoint(path, device, task=task.name)
 
 
 def _observation_space(obs_mode: str, state_space: spaces.Box, frame_size: int, latent_dim: int) -> spaces.Space:

@@ -26,12 +26,11 @@ import torch
 from dreamsim.data.store import Episode
 from dreamsim.device import describe_machine, resolve_device
 from dreamsim.files import display_path
-from dreamsim.model.checkpoint import holds_checkpoint, provenance, save_checkpoint
+from dreamsim.model.checkpoint import check_fit, holds_checkpoint, load_for_task, provenance, save_checkpoint
 from dreamsim.model.world_model import WorldModel, frames_to_float
-from dreamsim.sim.batch import load_for_task
 from dreamsim.tasks import Task, load_task
 from dreamsim.training.evaluation import fidelity, stack_episodes
-from dreamsim.training.trainer import check_fit, read_split
+from dreamsim.training.trainer import read_split
 
 log = logging.getLogger(__name__)
 

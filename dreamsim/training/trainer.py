@@ -20,6 +20,7 @@ from dreamsim.data.store import Episode, EpisodeStore, SequenceSampler
 from dreamsim.device import describe_machine, resolve_device
 from dreamsim.files import display_path
 from dreamsim.model.checkpoint import (
+    check_fit,
     has_training_state,
     holds_checkpoint,
     load_checkpoint,
@@ -27,7 +28,7 @@ from dreamsim.model.checkpoint import (
     provenance,
     save_checkpoint,
 )
-from dreamsim.model.config import ModelConfig, preset
+from dreamsim.model.config import preset
 from dreamsim.model.world_model import WorldModel
 from dreamsim.tasks import Task, load_task
 from dreamsim.training.evaluation import fidelity
@@ -85,17 +86,6 @@ def read_split(card: Task, episodes: str | Path, eval_episodes: int) -> tuple[li
     eps = list(store.episodes([*train_paths, *val_paths[:eval_episodes]]))
     train_eps, val_eps = eps[: len(train_paths)], eps[len(train_paths) :]
     return train_eps, val_eps or train_eps[:eval_episodes]
-
-
-def check_fit(cfg: ModelConfig, episode: Episode, episodes: str | Path, checkpoint: str | Path, task: str) -> None:
-    """Refuse episodes whose state, action or frame sizes differ from the model's (another task's)."""
-    sizes = episode.sizes
-    expected = (cfg.state_dim, cfg.action_dim, cfg.frame_size)
-    if sizes != expected:
-        raise ValueError(
-            f"episodes in {episodes} have state, action and frame sizes {sizes}, the model in {checkpoint} "
-            f"{expected}: collect them for {task}"
-        )
 
 
 def _to_torch(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:

@@ -22,12 +22,10 @@ from dreamsim.control import Agent, PolicyAgent, RandomAgent
 from dreamsim.data.store import EpisodeStore
 from dreamsim.device import resolve_device
 from dreamsim.files import display_path, write_atomic, write_json, write_text
-from dreamsim.model.checkpoint import Checkpoint, load_checkpoint, read_config
-from dreamsim.sim.batch import load_for_task
+from dreamsim.model.checkpoint import Checkpoint, check_fit, load_checkpoint, load_for_task, read_config
 from dreamsim.stats import plus_minus
 from dreamsim.tasks import Task, list_tasks, load_task, real_spaces
 from dreamsim.training.evaluation import fidelity, fidelity_table
-from dreamsim.training.trainer import check_fit
 from dreamsim.validation.matched import METRICS, Rollout, check_settings, horizon_curves, matched_rollouts
 from dreamsim.validation.transfer import transfer_gap
 
