@@ -12,18 +12,6 @@ from typing import Any
 import torch
 
 
-def _one_thread_after_fork() -> None:
-    torch.set_num_threads(1)
-
-
-# A forked child inherits torch's OpenMP thread pool without its threads, and its first parallel
-# operation then waits for them forever. Gymnasium's async vector env forks its workers (Linux's
-# default start method up to Python 3.13), as SB3's SubprocVecEnv does with start_method="fork",
-# after building an env in the parent: with one thread each, their torch never enters OpenMP.
-# Spawned processes start afresh and keep torch's default.
-os.register_at_fork(after_in_child=_one_thread_after_fork)
-
-
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

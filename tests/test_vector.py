@@ -334,23 +334,40 @@ def test_start_observations_leave_out_what_ends_an_episode(tmp_path):
         EpisodeStore(tmp_path / "empty").observations(limit=10)
 
 
-def test_async_vector_env_runs_in_forked_workers(tiny_checkpoint):
-    """Gymnasium's async vector env builds one env in the parent, whose torch then holds an OpenMP
-    thread pool, and forks its workers: they must not wait on that pool's threads, which forking
-    left behind. In a child process, so that a hang fails the test instead of stalling the suite."""
+FORKING_VECTOR_ENVS = {
+    # Gymnasium builds one env in the parent, so its torch holds an OpenMP thread pool, then forks.
+    "gymnasium-async": (
+        "envs = gym.make_vec('DreamSim-v0', num_envs=2, vectorization_mode='async', vector_kwargs={'context': 'fork'},"
+        " checkpoint=CKPT, device='cpu')\n"
+        "envs.reset(seed=0)\n"
+        "obs, reward, *_ = envs.step(envs.action_space.sample())\n"
+    ),
+    # The parent used torch before any env was made, so only `import dreamsim` has run.
+    "sb3-subproc": (
+        "from stable_baselines3.common.env_util import make_vec_env\n"
+        "from stable_baselines3.common.vec_env import SubprocVecEnv\n"
+        "x = torch.randn(256, 256); x @ x\n"
+        "envs = make_vec_env('DreamSim-v0', n_envs=2, vec_env_cls=SubprocVecEnv, vec_env_kwargs={'start_method': 'fork'},"
+        " env_kwargs={'checkpoint': CKPT, 'device': 'cpu'})\n"
+        "envs.reset()\n"
+        "obs, reward, *_ = envs.step(np.stack([envs.action_space.sample()] * 2))\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("vector_env", sorted(FORKING_VECTOR_ENVS))
+def test_vector_envs_run_in_forked_workers(tiny_checkpoint, vector_env):
+    """Forked workers must not wait on the parent's torch thread pool, which forking left behind.
+    In a child process, so that a hang fails the test instead of stalling the suite."""
     import os
     import signal
     import subprocess
     import sys
 
     code = (
-        "import gymnasium as gym, dreamsim, torch\n"
-        "torch.set_num_threads(2)\n"
-        f"envs = gym.make_vec('DreamSim-v0', num_envs=2, vectorization_mode='async', checkpoint={str(tiny_checkpoint)!r},"
-        " device='cpu', vector_kwargs={'context': 'fork'})\n"
-        "envs.reset(seed=0)\n"
-        "obs, reward, *_ = envs.step(envs.action_space.sample())\n"
-        "envs.close()\n"
+        "import gymnasium as gym, numpy as np, torch, dreamsim\n"
+        f"CKPT = {str(tiny_checkpoint)!r}\n"
+        "torch.set_num_threads(2)\n" + FORKING_VECTOR_ENVS[vector_env] + "envs.close()\n"
         "print(obs.shape, reward.shape)\n"
     )
     run = subprocess.Popen(
@@ -361,6 +378,6 @@ def test_async_vector_env_runs_in_forked_workers(tiny_checkpoint):
     except subprocess.TimeoutExpired:
         os.killpg(run.pid, signal.SIGKILL)  # the hung workers too
         run.communicate()
-        pytest.fail("the async vector env hung in its forked workers")
+        pytest.fail(f"the {vector_env} vector env hung in its forked workers")
     assert run.returncode == 0, err
     assert out.strip() == "(2, 10) (2,)"
