@@ -17,6 +17,7 @@ from typing import Any
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecMonitor
 from tqdm import tqdm
 
 from dreamsim.control import PolicyAgent, RandomAgent, evaluate
@@ -156,7 +157,7 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
                 f"pass algo={type(previous).__name__.lower()!r} to continue it, or start a new run"
             )
         check_policy_fits(previous, card, config.init_policy)
-    env = DreamSimVecEnv(
+    dream = DreamSimVecEnv(
         card,
         num_envs=config.num_envs,
         checkpoint=config.checkpoint,
@@ -165,7 +166,8 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
         max_episode_steps=config.max_episode_steps,
         start_episodes=config.start_episodes,
     )
-    env.seed(config.seed)
+    dream.seed(config.seed)
+    env = VecMonitor(dream)  # SB3 logs the dream episodes' returns (rollout/ep_rew_mean)
     kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **ALGO_DEFAULTS[config.algo], **config.algo_kwargs}
     if previous is not None:
         model = previous

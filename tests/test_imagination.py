@@ -39,7 +39,7 @@ def test_recipe_trains_in_dream_and_reports_real_returns(recipe, algo, tiny_chec
     assert summary["real_env_steps_for_training"] == 0
     policy = load_policy(out / "policy.zip")  # tells the algorithm from the zip alone
     assert isinstance(policy, algo) and policy.observation_space.shape == (10,)
-    assert {"real/return", "real/return_ci95"} <= tensorboard_tags(out / "tb")
+    assert {"real/return", "real/return_ci95", "rollout/ep_rew_mean"} <= tensorboard_tags(out / "tb")  # dream returns too
 
 
 def test_one_evaluation_episode_gives_strict_json_and_a_table_without_an_interval(tiny_checkpoint, tmp_path, capsys):
