@@ -1,10 +1,12 @@
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from dreamsim.model import WorldModel, load_checkpoint, preset, save_checkpoint
+from dreamsim.resources import assets_dir
 from dreamsim.sim.core import hash_uniform
 
 
@@ -120,10 +122,14 @@ def test_a_checkpoint_set_aside_by_an_interrupted_save_is_put_back(tmp_path):
     assert load_checkpoint(path, task="reacher").model.cfg.deter == 32
 
 
-def test_bad_checkpoints_say_what_is_wrong(tmp_path):
+def test_bad_checkpoints_say_what_is_wrong(tmp_path, monkeypatch):
     path = save_checkpoint(tmp_path / "ckpt", WorldModel(preset("tiny", 10, 2)), "reacher", _starts())
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing")
+    monkeypatch.chdir(tmp_path)  # a relative path from elsewhere than the project root
+    shipped = re.escape(str(assets_dir()))
+    with pytest.raises(FileNotFoundError, match=f"relative to {re.escape(str(tmp_path))}.*shipped ones are in {shipped}"):
+        load_checkpoint("assets/reacher")
     with pytest.raises(ValueError, match="trained for task 'reacher', not 'hopper'"):
         load_checkpoint(path, task="hopper")
 

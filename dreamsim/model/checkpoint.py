@@ -141,9 +141,11 @@ def read_config(path: str | Path) -> dict[str, Any]:
     _restore_interrupted(path)
     file = path / "config.json"
     if not file.is_file():
+        where = "" if path.is_absolute() else f", relative to {Path.cwd()}"
         raise FileNotFoundError(
-            f"no checkpoint at {path} (config.json missing): train one with `dreamsim train <task>` "
-            "or pass the folder that holds model.safetensors and config.json"
+            f"no checkpoint at {path} (config.json missing{where}): pass the folder that holds "
+            f"model.safetensors and config.json (the shipped ones are in {assets_dir()}), "
+            "or train one with `dreamsim train <task>`"
         )
     config = read_json(file, "re-export or retrain the checkpoint")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
