@@ -1,6 +1,6 @@
 """Planning benchmark: CEM and MPPI on DreamSim and on MuJoCo itself, and random, scored in real MuJoCo.
 
-    MUJOCO_GL=egl python benchmarks/planning.py reacher --episodes 5 --cem-preset tdmpc2-cem
+    MUJOCO_GL=egl python benchmarks/planning.py reacher --episodes 5
 
 Same as `dreamsim plan <task> --out benchmarks/results`; writes
 benchmarks/results/planning-<task>-<cpu|gpu>.json and .md (the README's table), or

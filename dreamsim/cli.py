@@ -376,8 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=5)
     p.add_argument("--max-steps", type=int, help="cap on each episode's steps (default: the card's episode length)")
     p.add_argument("--seed", type=int, default=0, help="first episode seed (episodes use seed, seed + 1, ...)")
-    p.add_argument("--cem-preset", default="planet-cem", choices=sorted(PRESETS))
-    p.add_argument("--mppi-preset", default="tdmpc2-mppi", choices=sorted(PRESETS))
+    p.add_argument(
+        "--cem-preset",
+        default="tdmpc2-cem",
+        choices=sorted(PRESETS),
+        help="CEM's settings (default: %(default)s; planet-cem, PlaNet's 120k model steps per action, is for a GPU)",
+    )
+    p.add_argument("--mppi-preset", default="tdmpc2-mppi", choices=sorted(PRESETS), help="MPPI's settings (default: %(default)s)")
     p.add_argument("--horizon", type=int, help="planning horizon for CEM and MPPI (default: each preset's own)")
     p.add_argument("--checkpoint", help="checkpoint folder (default: the task's shipped one)")
     p.add_argument("--device", default="auto")

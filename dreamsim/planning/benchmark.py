@@ -29,7 +29,7 @@ class PlanBenchConfig:
     episodes: int = 5
     max_steps: int | None = None  # cap on an episode's agent steps (default: the card's episode length)
     seed: int = 0
-    cem_preset: str = "planet-cem"
+    cem_preset: str = "tdmpc2-cem"  # planet-cem, PlaNet's budget, takes seconds per action on a CPU
     mppi_preset: str = "tdmpc2-mppi"
     horizon: int | None = None  # planning horizon for every planner row (default: each preset's own)
     checkpoint: str | None = None
