@@ -163,6 +163,10 @@ def test_vector_reset_from_real_contexts(tiny_checkpoint, reacher_episodes):
     assert obs.shape == (2, vec.single_observation_space.shape[0]) and not np.array_equal(obs[0], obs[1])
     with pytest.raises(ValueError, match="expected"):
         vec.reset(options={"obs": ep.obs[[3]], "frame": ep.frames[[3]]})
+    one_for_all, _ = vec.reset(seed=0, options={"obs": ep.obs[3], "frame": ep.frames[3]})
+    np.testing.assert_array_equal(one_for_all, vec.reset(seed=0, options={"obs": ep.obs[[3, 3]], "frame": ep.frames[[3, 3]]})[0])
+    with pytest.raises(ValueError, match=r"frames come from dreamsim.make_real\('reacher'\)"):
+        vec.reset(options={"obs": ep.obs[3], "frame": np.zeros((480, 480, 3), np.uint8)})
     with pytest.raises(ValueError, match="NaN or inf"):
         vec.reset(options={"obs": np.full((2, 10), np.inf), "frame": ep.frames[[3, 40]]})
     with pytest.warns(UserWarning, match=r"\['state'\] are ignored"):

@@ -147,8 +147,9 @@ class BatchSim:
 
     def reset(self, envs: Iterable[int] | None = None, context: dict[str, Any] | None = None) -> Any:
         """Start new episodes in ``envs`` (all when ``None``); returns their observations, rows in
-        the order of ``envs``. ``context`` (``obs (n, D)``, uint8 ``frame (n, H, W, 3)``) starts them
-        from given real observations instead of drawn start states."""
+        the order of ``envs``. ``context`` (``obs (n, D)``, uint8 ``frame (n, H, W, 3)``, or one
+        ``(D,)`` and ``(H, W, 3)`` for all) starts them from given real observations instead of drawn
+        start states."""
         index = list(range(self.num_envs)) if envs is None else list(envs)
         if not index:
             raise ValueError("reset() needs at least one env index")
@@ -243,11 +244,19 @@ class BatchSim:
         obs = np.asarray(context["obs"], dtype=np.float32)
         frame = np.ascontiguousarray(context["frame"])
         d, size = self.state_space.shape[0], self.task.frame_size
+        given = obs.shape, frame.shape
+        if obs.ndim == 1:  # one start for every env reset
+            obs = np.repeat(obs[None], n, 0)
+        if frame.ndim == 3:
+            frame = np.repeat(frame[None], n, 0)
         if obs.shape != (n, d):
-            raise ValueError(f"reset context 'obs' has shape {obs.shape}, expected {(n, d)}")
+            raise ValueError(f"reset context 'obs' has shape {given[0]}, expected {(n, d)} (one per env reset) or {(d,)}")
         if not np.isfinite(obs).all():
             raise ValueError("reset context 'obs' contains NaN or inf: pass real, finite observations")
         if frame.dtype != np.uint8 or frame.shape != (n, size, size, 3):
-            raise ValueError(f"reset context 'frame' must be uint8 {(n, size, size, 3)}, got {frame.dtype} {frame.shape}")
+            raise ValueError(
+                f"reset context 'frame' must be uint8 {(n, size, size, 3)} or {(size, size, 3)}, got {frame.dtype} "
+                f"{given[1]}: {self.task.name}'s frames come from dreamsim.make_real({self.task.name!r}).render()"
+            )
         as_t = lambda x: torch.as_tensor(x, device=self.device)  # noqa: E731
         return as_t(obs), as_t(frame)

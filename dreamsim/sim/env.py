@@ -71,7 +71,10 @@ class DreamSimEnv(gym.Env):
             expected = {"obs": self.sim.state_space.shape, "frame": (size, size, 3)}
             for k, v in context.items():
                 if v.shape != expected[k]:
-                    raise ValueError(f"reset option {k!r} has shape {v.shape}, expected {expected[k]} (one observation)")
+                    raise ValueError(
+                        f"reset option {k!r} has shape {v.shape}, expected {expected[k]} (one observation): "
+                        f"observations and frames come from dreamsim.make_real({self.task.name!r})"
+                    )
             context = {k: v[None] for k, v in context.items()}
         return self._first(self.sim.to_numpy(self.sim.reset(context=context))), {}
 
