@@ -185,3 +185,45 @@ def test_sampler_draws_episodes_in_proportion_to_their_length():
     batch = SequenceSampler([short, long], seed=0).sample(1000, 4)
     from_short = (batch["obs"][:, :1] == short.obs[None, :2]).all(-1).any(-1)  # its first two observations
     assert 0.005 < from_short.mean() < 0.05
+
+
+def _idle_worker_after_an_episode(root: str, ready) -> None:  # type: ignore[no-untyped-def]
+    """A collection worker's life: one episode, then blocked waiting for its next task. Its main thread
+    blocks SIGTERM, so the signal lands on another thread, as it may on a renderer's or BLAS's."""
+    import multiprocessing as mp
+    import signal
+    import threading
+    import time
+
+    from dreamsim.data.collect import _collect_in_worker
+
+    _collect_in_worker(load_task("reacher"), root, 0)
+    threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    ready.set()
+    task_queue = mp.Lock()  # an idle pool worker waits on its task queue's lock
+    task_queue.acquire()
+    task_queue.acquire()
+
+
+def test_an_idle_collection_worker_dies_by_sigterm_whichever_thread_takes_it(tmp_path):
+    """Pool.terminate() stops workers by SIGTERM. A Python handler runs in the main thread only, and
+    an idle worker's main thread, blocked on the task queue, would never run it."""
+    import multiprocessing as mp
+    import signal
+    import time
+
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    worker = ctx.Process(target=_idle_worker_after_an_episode, args=(str(tmp_path), ready))
+    worker.start()
+    try:
+        assert ready.wait(120), "the worker never finished its episode"
+        assert EpisodeStore(tmp_path).steps() == 50
+        time.sleep(0.5)  # let its main thread reach the lock: still running Python, it would run a handler
+        worker.terminate()
+        worker.join(30)
+        assert worker.exitcode == -signal.SIGTERM, "the idle worker ignored SIGTERM taken by another of its threads"
+    finally:
+        worker.kill()
+        worker.join()

@@ -148,18 +148,20 @@ def _unwind(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _worker_init() -> None:
-    """``Pool.terminate()`` stops workers with SIGTERM: unwind rather than die on the spot, so that an
-    episode being written is removed (``write_atomic``) instead of left half-written."""
-    signal.signal(signal.SIGTERM, _unwind)
-
-
 def _collect_in_worker(task: Task, root: str, seed: int) -> int:
-    if task.name not in _worker_envs:
-        _worker_envs[task.name] = make_real(task)
-    episode = run_episode(_worker_envs[task.name], seed)
-    EpisodeStore(root).write(episode)
-    return len(episode)
+    # ``Pool.terminate()`` stops workers with SIGTERM. During an episode the worker unwinds, so that a
+    # file being written is removed (``write_atomic``). Idle, it keeps the default action and dies at
+    # once: a Python handler runs in the main thread only, and one blocked on the task queue would
+    # never run it if a renderer's or BLAS's thread took the signal.
+    previous = signal.signal(signal.SIGTERM, _unwind)
+    try:
+        if task.name not in _worker_envs:
+            _worker_envs[task.name] = make_real(task)
+        episode = run_episode(_worker_envs[task.name], seed)
+        EpisodeStore(root).write(episode)
+        return len(episode)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def collect(
@@ -188,8 +190,7 @@ def collect(
     try:
         if workers == 1:
             return _collect_here(make_real(card), out, steps, seeds, bar)
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_worker_init) as pool:
+        with mp.get_context("spawn").Pool(workers) as pool:
             pending: list = []
             while done < steps or pending:
                 # Keep every worker busy, but stop asking once the in-flight episodes will cover `steps`.
@@ -199,9 +200,7 @@ def collect(
                 n = result.get()
                 done += n
                 bar.update(n)
-            # Done: idle workers exit on their own. Leaving the block terminates the pool, by SIGTERM,
-            # which a worker blocked on the task queue can miss if one of its renderer's threads takes it.
-            pool.close()
+            pool.close()  # done: idle workers exit on their own (leaving the block would SIGTERM them)
             pool.join()
         return done
     finally:
