@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from dreamsim.device import describe_machine
 from dreamsim.files import write_json, write_text
 from dreamsim.resources import assets_dir
 from dreamsim.tasks import list_tasks, load_task
@@ -26,6 +27,7 @@ def _rescore(task: str, device: str) -> None:
     card, ckpt = resolve_target(task, device)
     metrics = heldout_fidelity(card, ckpt, f"episodes/{task}-heldout")
     metrics["checkpoint"] = f"assets/{task}"
+    metrics["machine"] = describe_machine()
     write_json(assets_dir() / task / "fidelity.json", metrics)
 
 

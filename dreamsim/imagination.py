@@ -21,6 +21,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 from tqdm import tqdm
 
 from dreamsim.control import PolicyAgent, RandomAgent, evaluate
+from dreamsim.device import describe_machine
 from dreamsim.files import read_json, write_atomic, write_json
 from dreamsim.tasks import Task, load_task, real_spaces
 
@@ -193,6 +194,7 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
         "final": callback.history[-1],
         "random": random,
         "policy": str(out / "policy.zip"),
+        "machine": describe_machine(),
     }
     write_json(out / "returns.json", summary)
     # The policy last: a run stopped before this line left the previous policy.zip, and

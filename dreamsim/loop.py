@@ -22,7 +22,7 @@ from typing import Any
 
 from dreamsim.control import Agent, PolicyAgent
 from dreamsim.data import EpisodeStore, collect, collect_with_agent
-from dreamsim.device import resolve_device
+from dreamsim.device import describe_machine, resolve_device
 from dreamsim.files import read_json, write_json
 from dreamsim.imagination import ALGOS, DreamTrainConfig, finished_run, load_policy, train_in_dream
 from dreamsim.model.checkpoint import has_training_state, load_checkpoint
@@ -133,6 +133,7 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
         writer.flush()
         state["history"].append(entry)
         state["config"] = asdict(config)
+        state["machine"] = describe_machine()  # of the last iteration
         write_json(state_path, state)
     writer.close()
     return state

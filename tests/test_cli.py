@@ -55,6 +55,7 @@ def test_demo_trains_an_agent_and_writes_the_validation_report(tiny_checkpoint, 
     assert not (tmp_path / "bad").exists()
     report = run_demo("reacher", tmp_path, checkpoint=tiny_checkpoint, agent_steps=64, episodes=2, starts=2)
     data = json.loads((tmp_path / "report.json").read_text())
+    assert data["machine"]["cpu_count"] >= 1  # what the numbers were measured on
     agent = data["agent"]
     assert agent["dream_steps"] == 64 and agent["real_env_steps_for_training"] == 0
     for policy in ("trained", "random", "constant"):

@@ -36,7 +36,7 @@ def test_recipe_trains_in_dream_and_reports_real_returns(recipe, algo, tiny_chec
     for result in (*summary["history"], summary["random"]):
         assert len(result["returns"]) == 2 and result["lengths"] == [50, 50]
         assert np.isfinite(result["return_mean"]) and -200 < result["return_mean"] <= 0  # Reacher rewards are <= 0
-    assert summary["real_env_steps_for_training"] == 0
+    assert summary["real_env_steps_for_training"] == 0 and summary["machine"]["cpu_count"] >= 1
     policy = load_policy(out / "policy.zip")  # tells the algorithm from the zip alone
     assert isinstance(policy, algo) and policy.observation_space.shape == (10,)
     assert {"real/return", "real/return_ci95", "rollout/ep_rew_mean"} <= tensorboard_tags(out / "tb")  # dream returns too
@@ -168,8 +168,9 @@ def test_dyna_loop_runs_resumes_and_extends(tmp_path, tensorboard_tags):
     first = json.loads((out / "loop.json").read_text())["history"]
     assert [e["real_steps"] for e in first] == [100, 150]  # reacher episodes are 50 steps
     assert main([*args, *tiny, "--iterations", "3"]) == 0
-    history = json.loads((out / "loop.json").read_text())["history"]
-    assert history[:2] == first
+    state = json.loads((out / "loop.json").read_text())
+    history = state["history"]
+    assert history[:2] == first and state["machine"]["cpu_count"] >= 1
     assert [e["real_steps"] for e in history] == [100, 150, 200]
     assert [e["model_steps"] for e in history] == [2, 4, 6]
     assert [e["dream_steps"] for e in history] == [64, 128, 192]  # the agent continues, it does not restart

@@ -20,7 +20,7 @@ import numpy as np
 
 from dreamsim.control import Agent, PolicyAgent, RandomAgent
 from dreamsim.data.store import EpisodeStore
-from dreamsim.device import resolve_device
+from dreamsim.device import describe_machine, resolve_device
 from dreamsim.files import display_path, write_atomic, write_json, write_text
 from dreamsim.model.checkpoint import Checkpoint, check_fit, load_checkpoint, load_for_task, read_config
 from dreamsim.stats import plus_minus
@@ -129,6 +129,7 @@ def validate(
         "matched": {"starts": cfg.starts, "behaviour": "policy" if policy else "random", "curves": curves},
         "transfer": transfer,
         **(extra or {}),
+        "machine": describe_machine(),
     }
     # Every file is written to a staging folder first and moved in only once all exist, so a failure
     # (no ffmpeg, say) cannot leave new numbers beside an old report.md.
