@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from dreamsim.stats import plus_minus
-from dreamsim.tasks import COLLECT_POLICIES, DEFAULT_TASK, list_tasks, load_task
+from dreamsim.tasks import COLLECT_POLICIES, DEFAULT_TASK, REAL_OBS_MODES, list_tasks, load_task
 
 DEMO_AGENT_STEPS = 90_000  # about 4 minutes of SAC in DreamSim on a 2-core CPU
 
@@ -197,6 +197,12 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
     parser.add_argument("task", nargs="?", default=DEFAULT_TASK)
     parser.add_argument("--steps", type=int, default=defaults["steps"], help="DreamSim steps over all envs")
     parser.add_argument("--num-envs", type=int, default=defaults["num_envs"])
+    parser.add_argument(
+        "--obs-mode",
+        default="state",
+        choices=REAL_OBS_MODES,
+        help="what the policy observes: the state, the frame (pixels, SB3's CnnPolicy) or both (dict)",
+    )
     parser.add_argument("--eval-every", type=int, default=defaults["eval_every"], help="DreamSim steps between real evaluations")
     parser.add_argument("--eval-episodes", type=int, default=10, help="real episodes per evaluation")
     parser.add_argument("--seed", type=int, default=0)
@@ -216,6 +222,7 @@ def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] |
     try:
         config = DreamTrainConfig(
             algo=algo,
+            obs_mode=args.obs_mode,
             steps=args.steps,
             num_envs=args.num_envs,
             eval_every=args.eval_every,

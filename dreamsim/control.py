@@ -28,20 +28,30 @@ class Agent(Protocol):
 
 
 class PolicyAgent:
-    """An SB3 model (anything with ``predict(obs, deterministic=...)``) on state observations."""
-
-    needs_frames = False
+    """An SB3 model (anything with ``predict(obs, deterministic=...)`` and an ``observation_space``)
+    trained on DreamSim's ``state``, ``pixels`` or ``dict`` observations: it is given what it saw."""
 
     def __init__(self, model: Any, deterministic: bool = True):
         self.model = model
         self.deterministic = deterministic
+        self.obs_mode = policy_obs_mode(model.observation_space)
+        self.needs_frames = self.obs_mode != "state"
 
     def reset(self, env: gym.Env) -> None:
         pass
 
     def act(self, obs: np.ndarray, frame: np.ndarray | None) -> np.ndarray:
-        action, _ = self.model.predict(obs, deterministic=self.deterministic)
+        seen = {"state": obs, "pixels": frame, "dict": {"state": obs, "pixels": frame}}[self.obs_mode]
+        action, _ = self.model.predict(seen, deterministic=self.deterministic)
         return np.asarray(action)
+
+
+def policy_obs_mode(space: gym.Space) -> str:
+    """Which of DreamSim's observation modes a policy's observation space is: a frame (SB3 may have
+    moved its channels first), a dict of state and frame, or else the state."""
+    if isinstance(space, gym.spaces.Dict):
+        return "dict"
+    return "pixels" if len(space.shape or ()) == 3 else "state"
 
 
 class RandomAgent:

@@ -14,16 +14,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm import tqdm
 
-from dreamsim.control import PolicyAgent, RandomAgent, evaluate
+from dreamsim.control import PolicyAgent, RandomAgent, evaluate, policy_obs_mode
 from dreamsim.device import describe_machine
 from dreamsim.files import read_json, write_atomic, write_json
-from dreamsim.tasks import Task, load_task, real_spaces
+from dreamsim.tasks import REAL_OBS_MODES, Task, load_task, real_spaces
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "ppo": PPO}
 # SB3 settings for imagination, under any given in ``algo_kwargs``. Imagined transitions are cheap:
@@ -32,6 +33,8 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac": {"learning_starts": 1_000, "batch_size": 512, "train_freq": 1, "gradient_steps": 2},
     "ppo": {"n_steps": 64, "batch_size": 512},
 }
+# SB3's policy for each observation mode a policy can be run on in MuJoCo too (see make_real).
+POLICIES = {"state": "MlpPolicy", "pixels": "CnnPolicy", "dict": "MultiInputPolicy"}
 # A setting that only this algorithm saves tells which one wrote a zip: the policy class does not,
 # as PPO's ``MlpPolicy`` lives in SB3's common module.
 _SAVED_ONLY_BY = {"sac": "target_update_interval", "ppo": "clip_range"}
@@ -43,6 +46,7 @@ class DreamTrainConfig:
     ``ALGO_DEFAULTS[algo]``."""
 
     algo: str = "sac"
+    obs_mode: str = "state"  # what the policy observes: "state", "pixels" or "dict" (both)
     steps: int = 20_000  # environment steps in DreamSim (all envs together)
     num_envs: int = 16
     eval_every: int = 5_000
@@ -59,6 +63,8 @@ class DreamTrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"unknown algo {self.algo!r}: choose one of {sorted(ALGOS)}")
+        if self.obs_mode not in REAL_OBS_MODES:
+            raise ValueError(f"obs_mode {self.obs_mode!r}: a policy to run in MuJoCo observes one of {REAL_OBS_MODES}")
         counts = [self.steps, self.num_envs, self.eval_every, self.eval_episodes]
         if self.max_episode_steps is not None:
             counts.append(self.max_episode_steps)
@@ -93,13 +99,28 @@ def load_policy(path: str | Path, task: str | Task | None = None) -> Any:
 def check_policy_fits(policy: BaseAlgorithm, task: str | Task, path: str | Path) -> None:
     """Refuse a policy (loaded from ``path``) whose observation or action shape is not ``task``'s."""
     card = load_task(task)
-    expected = tuple(space.shape for space in real_spaces(card))
-    shapes = (policy.observation_space.shape, policy.action_space.shape)
-    if shapes != expected:
+    state, action = (space.shape for space in real_spaces(card))
+    frame = (card.frame_size, card.frame_size, 3)
+    space = policy.observation_space
+    mode = policy_obs_mode(space)
+    seen: Any
+    expected: Any
+    if isinstance(space, gym.spaces.Dict):
+        seen, expected = (space["state"].shape, _channels_last(space["pixels"].shape)), (state, frame)
+    else:
+        seen, expected = (_channels_last(space.shape), frame) if mode == "pixels" else (space.shape, state)
+    if (seen, policy.action_space.shape) != (expected, action):
         raise ValueError(
-            f"{path} holds a policy for observations and actions of shapes {shapes}, {card.name}'s are "
-            f"{expected}: pass a policy trained on {card.name}"
+            f"{path} holds a policy for {mode} observations and actions of shapes {seen}, "
+            f"{policy.action_space.shape}; {card.name}'s are {expected}, {action}: pass a policy trained on {card.name}"
         )
+
+
+def _channels_last(shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """A frame's shape as DreamSim gives it, (H, W, 3), also where SB3 moved the channels first."""
+    if shape is not None and len(shape) == 3 and shape[0] == 3 and shape[-1] != 3:
+        return (*shape[1:], 3)
+    return shape
 
 
 class RealEvalCallback(BaseCallback):
@@ -158,11 +179,15 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
                 f"pass algo={type(previous).__name__.lower()!r} to continue it, or start a new run"
             )
         check_policy_fits(previous, card, config.init_policy)
+        seen = policy_obs_mode(previous.observation_space)
+        if seen != config.obs_mode:
+            raise ValueError(f"{config.init_policy} observes {seen}, not {config.obs_mode}: pass obs_mode={seen!r} to go on")
     dream = DreamSimVecEnv(
         card,
         num_envs=config.num_envs,
         checkpoint=config.checkpoint,
         device=config.device,
+        obs_mode=config.obs_mode,
         uncertainty_penalty=config.uncertainty_penalty,
         max_episode_steps=config.max_episode_steps,
         start_episodes=config.start_episodes,
@@ -178,7 +203,7 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
         if isinstance(model, SAC):  # SB3 saves no replay buffer: fill a new one before the next update
             model.learning_starts = model.num_timesteps + kwargs["learning_starts"]
     else:
-        model = ALGOS[config.algo]("MlpPolicy", env, tensorboard_log=str(out / "tb"), **kwargs)
+        model = ALGOS[config.algo](POLICIES[config.obs_mode], env, tensorboard_log=str(out / "tb"), **kwargs)
     bar = tqdm(total=config.steps, unit="step", desc=f"{config.algo} in DreamSim {card.name}", disable=not progress)
     callback = RealEvalCallback(card, config.eval_every, config.eval_episodes, config.seed + 10_000, bar)
     model.learn(config.steps, callback=callback, tb_log_name=config.algo, reset_num_timesteps=config.init_policy is None)

@@ -67,6 +67,7 @@ def list_tasks() -> list[str]:
 
 
 COLLECT_POLICIES = ("random", "mpc")
+REAL_OBS_MODES = ("state", "pixels", "dict")  # DreamSim's, but "latent": the world model's own
 
 
 def _positive_int(value: Any, key: str) -> int:
@@ -166,12 +167,29 @@ class ActionRepeat(gym.Wrapper):
         return obs, total, terminated, truncated, info
 
 
-def make_real(task: str | Task, render: bool = True) -> gym.Env:
+class ContiguousFrames(gym.Wrapper):
+    """``render()`` as a contiguous array: MuJoCo's renderer flips its image with a negative stride,
+    which torch (and so an SB3 policy given the frame) refuses."""
+
+    def render(self):  # type: ignore[no-untyped-def]
+        frame = self.env.render()
+        return None if frame is None else np.ascontiguousarray(frame)
+
+
+def make_real(task: str | Task, render: bool = True, obs_mode: str = "state") -> gym.Env:
     """The real MuJoCo env for ``task``: same spaces as DreamSim, frames from ``render()``.
 
+    ``obs_mode`` as DreamSim's: ``"pixels"`` observes the rendered frame, ``"dict"`` both
+    (``{"state", "pixels"}``), so a policy trained on either mode in DreamSim runs here unchanged.
     The caller chooses the GL backend through ``MUJOCO_GL`` (``egl`` for headless machines).
     """
     card = load_task(task)
+    if obs_mode not in REAL_OBS_MODES:
+        raise ValueError(
+            f"obs_mode {obs_mode!r}: MuJoCo observes {REAL_OBS_MODES} (latent observations are the world model's own)"
+        )
+    if obs_mode != "state" and not render:
+        raise ValueError(f"obs_mode {obs_mode!r} observes rendered frames: pass render=True")
     from mujoco import mjtVisFlag
 
     kwargs: dict[str, Any] = {
@@ -195,6 +213,12 @@ def make_real(task: str | Task, render: bool = True) -> gym.Env:
         env.unwrapped.model.mat_reflectance[:] = 0  # type: ignore[attr-defined]
     if card.action_repeat > 1:
         env = ActionRepeat(env, card.action_repeat)
+    if render:
+        env = ContiguousFrames(env)
+    if obs_mode != "state":
+        from gymnasium.wrappers import AddRenderObservation
+
+        env = AddRenderObservation(env, render_only=obs_mode == "pixels", render_key="pixels", obs_key="state")
     return env
 
 

@@ -16,6 +16,7 @@ from stable_baselines3 import PPO, SAC
 
 from dreamsim.cli import main, recipe_main
 from dreamsim.imagination import DreamTrainConfig, load_policy, train_in_dream
+from dreamsim.tasks import load_task
 
 RECIPES = Path(__file__).resolve().parents[1] / "agents"
 
@@ -40,6 +41,38 @@ def test_recipe_trains_in_dream_and_reports_real_returns(recipe, algo, tiny_chec
     policy = load_policy(out / "policy.zip")  # tells the algorithm from the zip alone
     assert isinstance(policy, algo) and policy.observation_space.shape == (10,)
     assert {"real/return", "real/return_ci95", "rollout/ep_rew_mean"} <= tensorboard_tags(out / "tb")  # dream returns too
+
+
+@pytest.mark.parametrize("obs_mode", ["pixels", "dict"])
+def test_a_policy_trained_on_frames_is_scored_in_mujoco_and_runs_there(tiny_checkpoint, tmp_path, obs_mode):
+    import dreamsim
+    from dreamsim.control import PolicyAgent
+    from dreamsim.model import load_checkpoint
+    from dreamsim.validation.matched import matched_rollouts
+    from dreamsim.validation.transfer import transfer_gap
+
+    small = {"n_steps": 16, "batch_size": 64}
+    config = DreamTrainConfig(
+        algo="ppo", obs_mode=obs_mode, steps=64, num_envs=4, eval_every=64, eval_episodes=1, checkpoint=str(tiny_checkpoint)
+    )
+    summary = train_in_dream("reacher", tmp_path / "run", replace(config, algo_kwargs=small), progress=False)
+    assert summary["final"]["lengths"] == [50] and -200 < summary["final"]["return_mean"] <= 0
+    policy = load_policy(tmp_path / "run" / "policy.zip", "reacher")
+    assert PolicyAgent(policy).needs_frames
+    with dreamsim.make_real("reacher", obs_mode=obs_mode) as env:
+        obs, _ = env.reset(seed=0)
+        action, _ = policy.predict(obs, deterministic=True)
+        assert env.action_space.contains(action)
+    agent = PolicyAgent(policy)  # validate's two parts: matched-state rollouts and the transfer gap
+    model = load_checkpoint(tiny_checkpoint).model
+    rollouts = matched_rollouts(model, load_task("reacher"), agent, {"policy": agent}, starts=1, horizon=3)
+    assert rollouts[0].actions.shape == (3, 2)
+    gap = transfer_gap(load_task("reacher"), {"policy": agent}, episodes=2, checkpoint=tiny_checkpoint)
+    assert np.isfinite(gap["policy"]["dream_mean"]) and np.isfinite(gap["policy"]["real_mean"])
+    with pytest.raises(ValueError, match=f"observes {obs_mode}, not state: pass obs_mode='{obs_mode}'"):
+        train_in_dream(
+            "reacher", tmp_path / "more", replace(config, obs_mode="state", init_policy=str(tmp_path / "run" / "policy.zip"))
+        )
 
 
 def test_one_evaluation_episode_gives_strict_json_and_a_table_without_an_interval(tiny_checkpoint, tmp_path, capsys):

@@ -89,6 +89,23 @@ def test_state_mode_copies_the_real_spaces(tiny_checkpoint):
     assert env.action_space == real.action_space
 
 
+@pytest.mark.parametrize("obs_mode", ["pixels", "dict"])
+def test_the_real_twin_observes_what_dreamsim_does(tiny_checkpoint, obs_mode):
+    """A policy trained on frames in DreamSim runs on make_real(task, obs_mode=...) unchanged."""
+    env = _make(tiny_checkpoint, obs_mode=obs_mode)
+    with dreamsim.make_real("reacher", obs_mode=obs_mode) as real:
+        assert real.observation_space == env.observation_space
+        obs, _ = real.reset(seed=0)
+        assert real.observation_space.contains(obs)
+        obs, *_ = real.step(real.action_space.sample())
+        frame = obs if obs_mode == "pixels" else obs["pixels"]
+        np.testing.assert_array_equal(frame, real.render())  # the frame after the step
+    with pytest.raises(ValueError, match="latent observations are the world model's own"):
+        dreamsim.make_real("reacher", obs_mode="latent")
+    with pytest.raises(ValueError, match="pass render=True"):
+        dreamsim.make_real("reacher", render=False, obs_mode=obs_mode)
+
+
 def _rollout(env, seed, steps=12):
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)

@@ -85,10 +85,14 @@ def matched_rollouts(
     raw = env.unwrapped
     rng = np.random.default_rng(seed)
     rollouts: list[Rollout] = []
+
+    def behave(obs: np.ndarray) -> np.ndarray:
+        return behaviour.act(obs, np.asarray(env.render()) if behaviour.needs_frames else None)
+
     with seeded(seed):  # seeded latent samples, the caller's generators untouched
         for i in range(starts):
             behaviour.reset(env)
-            episode = run_episode(env, seed + i, lambda obs: behaviour.act(obs, None))
+            episode = run_episode(env, seed + i, behave)
             t0 = int(rng.integers(0, len(episode)))  # a state the episode reached and went on from
             c0 = max(0, t0 - context)
             for name, agent in sources.items():
@@ -99,7 +103,7 @@ def matched_rollouts(
                 agent.reset(env)
                 real_obs, real_frames, actions, rewards = [obs], [np.asarray(env.render())], [], []
                 for _ in range(horizon):
-                    action = np.asarray(agent.act(obs, None), np.float32)
+                    action = np.asarray(agent.act(obs, real_frames[-1] if agent.needs_frames else None), np.float32)
                     obs, reward, terminated = step_physics(raw, action.astype(np.float64), task.action_repeat)
                     real_obs.append(obs)
                     real_frames.append(np.asarray(env.render()))

@@ -25,7 +25,8 @@ def _episode(env: gym.Env, agent: Agent, obs: np.ndarray) -> float:
     agent.reset(env)
     total, done = 0.0, False
     while not done:
-        obs, reward, terminated, truncated, _ = env.step(agent.act(obs, None))
+        frame = np.asarray(env.render()) if agent.needs_frames else None  # DreamSim's are predicted
+        obs, reward, terminated, truncated, _ = env.step(agent.act(obs, frame))
         total += float(reward)
         done = terminated or truncated
     return total
@@ -44,7 +45,7 @@ def transfer_gap(
     if episodes < 2:
         raise ValueError(f"a confidence interval needs at least 2 episodes, got {episodes}")
     real = make_real(task)
-    dream = DreamSimEnv(task.name, checkpoint=checkpoint, device=device)
+    dream = DreamSimEnv(task.name, checkpoint=checkpoint, device=device, render_mode="rgb_array")
     result: dict[str, dict[str, Any]] = {}
     for name, agent in agents.items():
         real_returns, dream_returns = [], []
