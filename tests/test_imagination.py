@@ -167,7 +167,8 @@ def test_load_policy_refuses_other_algorithms(tmp_path):
         load_policy(tmp_path / "junk.zip")
     SAC("MlpPolicy", "Pendulum-v1").save(tmp_path / "pendulum.zip")  # observations (3,), Reacher's are (10,)
     assert isinstance(load_policy(tmp_path / "pendulum.zip"), SAC)
-    with pytest.raises(ValueError, match=r"shapes \(\(3,\), \(1,\)\), reacher's are \(\(10,\), \(2,\)\): pass a policy"):
+    wrong = r"state observations and actions of shapes \(3,\), \(1,\); reacher's are \(10,\), \(2,\): pass a policy"
+    with pytest.raises(ValueError, match=wrong):
         load_policy(tmp_path / "pendulum.zip", "reacher")
 
 
