@@ -41,17 +41,24 @@ class PolicyAgent:
         pass
 
     def act(self, obs: np.ndarray, frame: np.ndarray | None) -> np.ndarray:
-        seen = {"state": obs, "pixels": frame, "dict": {"state": obs, "pixels": frame}}[self.obs_mode]
+        if self.obs_mode == "pixels":
+            seen: Any = frame
+        elif self.obs_mode == "dict":
+            seen = {"state": obs, "pixels": frame}
+        else:
+            seen = obs
         action, _ = self.model.predict(seen, deterministic=self.deterministic)
         return np.asarray(action)
 
 
 def policy_obs_mode(space: gym.Space) -> str:
-    """Which of DreamSim's observation modes a policy's observation space is: a frame (SB3 may have
-    moved its channels first), a dict of state and frame, or else the state."""
+    """Which of DreamSim's observation modes a policy's observation space is: an image (SB3 may have
+    moved its channels first), a dict, or else the state."""
+    from stable_baselines3.common.preprocessing import is_image_space
+
     if isinstance(space, gym.spaces.Dict):
         return "dict"
-    return "pixels" if len(space.shape or ()) == 3 else "state"
+    return "pixels" if is_image_space(space, check_channels=False) else "state"
 
 
 class RandomAgent:

@@ -33,6 +33,8 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac": {"learning_starts": 1_000, "batch_size": 512, "train_freq": 1, "gradient_steps": 2},
     "ppo": {"n_steps": 64, "batch_size": 512},
 }
+# SAC's replay buffer on frames: 100k transitions hold 2.5 GB of 64x64 frames (SB3's 1M would hold 25).
+FRAME_BUFFER = 100_000
 # SB3's policy for each observation mode a policy can be run on in MuJoCo too (see make_real).
 POLICIES = {"state": "MlpPolicy", "pixels": "CnnPolicy", "dict": "MultiInputPolicy"}
 # A setting that only this algorithm saves tells which one wrote a zip: the policy class does not,
@@ -106,6 +108,11 @@ def check_policy_fits(policy: BaseAlgorithm, task: str | Task, path: str | Path)
     seen: Any
     expected: Any
     if isinstance(space, gym.spaces.Dict):
+        if set(space.spaces) != {"state", "pixels"}:
+            raise ValueError(
+                f"{path} holds a policy for observations {sorted(space.spaces)}; DreamSim's dict mode has 'pixels' "
+                f"and 'state': pass a policy trained on {card.name}"
+            )
         seen, expected = (space["state"].shape, _channels_last(space["pixels"].shape)), (state, frame)
     else:
         seen, expected = (_channels_last(space.shape), frame) if mode == "pixels" else (space.shape, state)
@@ -194,7 +201,9 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
     )
     dream.seed(config.seed)
     env = VecMonitor(dream)  # SB3 logs the dream episodes' returns (rollout/ep_rew_mean)
-    kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **ALGO_DEFAULTS[config.algo], **config.algo_kwargs}
+    frames = {"buffer_size": FRAME_BUFFER} if config.algo == "sac" and config.obs_mode != "state" else {}
+    defaults = {**ALGO_DEFAULTS[config.algo], **frames}
+    kwargs = {"seed": config.seed, "device": "cpu", "verbose": 0, **defaults, **config.algo_kwargs}
     if previous is not None:
         model = previous
         model.set_env(env)

@@ -187,6 +187,28 @@ def test_sampler_draws_episodes_in_proportion_to_their_length():
     assert 0.005 < from_short.mean() < 0.05
 
 
+def test_a_collection_worker_unwinds_on_sigterm_only_during_an_episode(monkeypatch, tmp_path):
+    """During an episode SIGTERM unwinds (an interrupted write is removed); idle, the worker keeps the
+    default action (see the test below)."""
+    import importlib
+    import signal
+
+    collect_module = importlib.import_module("dreamsim.data.collect")  # the module, not the function
+    handlers = []
+
+    def episode(env, seed, policy=None):  # type: ignore[no-untyped-def]
+        handlers.append(signal.getsignal(signal.SIGTERM))
+        raise KeyboardInterrupt  # enough: the episode itself is not under test
+
+    monkeypatch.setattr(collect_module, "run_episode", episode)
+    monkeypatch.setattr(collect_module, "make_real", lambda task: object())  # no renderer in this process
+    monkeypatch.setattr(collect_module, "_worker_envs", {})
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        collect_module._collect_in_worker(load_task("reacher"), str(tmp_path), 0)
+    assert handlers == [collect_module._unwind] and signal.getsignal(signal.SIGTERM) is before
+
+
 def _idle_worker_after_an_episode(root: str, ready) -> None:  # type: ignore[no-untyped-def]
     """A collection worker's life: one episode, then blocked waiting for its next task. Its main thread
     blocks SIGTERM, so the signal lands on another thread, as it may on a renderer's or BLAS's."""

@@ -15,7 +15,7 @@ from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv
 from stable_baselines3 import PPO, SAC
 
 from dreamsim.cli import main, recipe_main
-from dreamsim.imagination import DreamTrainConfig, load_policy, train_in_dream
+from dreamsim.imagination import FRAME_BUFFER, DreamTrainConfig, load_policy, train_in_dream
 from dreamsim.tasks import load_task
 
 RECIPES = Path(__file__).resolve().parents[1] / "agents"
@@ -43,22 +43,24 @@ def test_recipe_trains_in_dream_and_reports_real_returns(recipe, algo, tiny_chec
     assert {"real/return", "real/return_ci95", "rollout/ep_rew_mean"} <= tensorboard_tags(out / "tb")  # dream returns too
 
 
-@pytest.mark.parametrize("obs_mode", ["pixels", "dict"])
-def test_a_policy_trained_on_frames_is_scored_in_mujoco_and_runs_there(tiny_checkpoint, tmp_path, obs_mode):
+@pytest.mark.parametrize(("algo", "obs_mode"), [("ppo", "pixels"), ("sac", "dict")])
+def test_a_policy_trained_on_frames_is_scored_in_mujoco_and_runs_there(tiny_checkpoint, tmp_path, algo, obs_mode):
     import dreamsim
     from dreamsim.control import PolicyAgent
     from dreamsim.model import load_checkpoint
     from dreamsim.validation.matched import matched_rollouts
     from dreamsim.validation.transfer import transfer_gap
 
-    small = {"n_steps": 16, "batch_size": 64}
+    small = {"n_steps": 16, "batch_size": 64} if algo == "ppo" else {"learning_starts": 16, "batch_size": 16}
     config = DreamTrainConfig(
-        algo="ppo", obs_mode=obs_mode, steps=64, num_envs=4, eval_every=64, eval_episodes=1, checkpoint=str(tiny_checkpoint)
+        algo=algo, obs_mode=obs_mode, steps=64, num_envs=4, eval_every=64, eval_episodes=1, checkpoint=str(tiny_checkpoint)
     )
     summary = train_in_dream("reacher", tmp_path / "run", replace(config, algo_kwargs=small), progress=False)
     assert summary["final"]["lengths"] == [50] and -200 < summary["final"]["return_mean"] <= 0
     policy = load_policy(tmp_path / "run" / "policy.zip", "reacher")
     assert PolicyAgent(policy).needs_frames
+    if algo == "sac":
+        assert policy.buffer_size == FRAME_BUFFER  # not SB3's million frames
     with dreamsim.make_real("reacher", obs_mode=obs_mode) as env:
         obs, _ = env.reset(seed=0)
         action, _ = policy.predict(obs, deterministic=True)

@@ -57,7 +57,9 @@ class DreamSimVectorEnv(VectorEnv):
     ) -> tuple[Any, dict[str, Any]]:
         """``seed``: an int seeds env ``i`` with ``seed + i``; a list gives each env its own.
         ``options["reset_mask"]`` (bool ``(N,)``, as Gymnasium's vector envs take it) resets only
-        those envs (and seeds only them); the others keep their episodes and observations."""
+        those envs (and seeds only them); the others keep their episodes and observations.
+        ``options["obs"]`` and ``options["frame"]`` start the reset envs from real observations: one
+        per env reset, or one for all."""
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             seed = int(seed)
         elif seed is not None and (isinstance(seed, str) or not isinstance(seed, (Sequence, np.ndarray))):
