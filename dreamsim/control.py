@@ -51,6 +51,11 @@ class PolicyAgent:
         return np.asarray(action)
 
 
+def frame_for(agent: Agent, env: gym.Env) -> np.ndarray | None:
+    """The frame ``agent.act`` takes: ``env``'s current one if the agent looks at frames, else ``None``."""
+    return np.asarray(env.render()) if agent.needs_frames else None
+
+
 def policy_obs_mode(space: gym.Space) -> str:
     """Which of DreamSim's observation modes a policy's observation space is: an image (SB3 may have
     moved its channels first), a dict, or else the state."""
@@ -112,7 +117,7 @@ def evaluate(
             agent.reset(env)
             total, steps, done = 0.0, 0, False
             while not done and (max_steps is None or steps < max_steps):
-                frame = np.asarray(env.render()) if agent.needs_frames else None
+                frame = frame_for(agent, env)
                 start = time.perf_counter()
                 action = agent.act(obs, frame)
                 think.append(time.perf_counter() - start)

@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dreamsim.control import Agent
+from dreamsim.control import Agent, frame_for
 from dreamsim.data.store import Episode, EpisodeStore
 from dreamsim.tasks import Task, load_task, make_real, real_spaces
 
@@ -130,7 +130,7 @@ def collect_with_agent(
     half = (high - low) / 2
 
     def policy(obs: np.ndarray) -> np.ndarray:
-        frame = np.asarray(env.render()) if agent.needs_frames else None
+        frame = frame_for(agent, env)
         action = agent.act(obs, frame) + noise * half * rng.standard_normal(low.shape)
         action = np.clip(action, low, high).astype(np.float32)
         if hasattr(agent, "executed"):  # an agent that tracks its actions (MPC's latent) hears what ran

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dreamsim.control import Agent
+from dreamsim.control import Agent, frame_for
 from dreamsim.data.collect import run_episode
 from dreamsim.device import seeded
 from dreamsim.model.world_model import WorldModel
@@ -87,7 +87,7 @@ def matched_rollouts(
     rollouts: list[Rollout] = []
 
     def behave(obs: np.ndarray) -> np.ndarray:
-        return behaviour.act(obs, np.asarray(env.render()) if behaviour.needs_frames else None)
+        return behaviour.act(obs, frame_for(behaviour, env))
 
     with seeded(seed):  # seeded latent samples, the caller's generators untouched
         for i in range(starts):

@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dreamsim.control import Agent
+from dreamsim.control import Agent, frame_for
 from dreamsim.sim.env import DreamSimEnv
 from dreamsim.stats import mean_ci95
 from dreamsim.tasks import Task, make_real
@@ -25,8 +25,7 @@ def _episode(env: gym.Env, agent: Agent, obs: np.ndarray) -> float:
     agent.reset(env)
     total, done = 0.0, False
     while not done:
-        frame = np.asarray(env.render()) if agent.needs_frames else None  # DreamSim's are predicted
-        obs, reward, terminated, truncated, _ = env.step(agent.act(obs, frame))
+        obs, reward, terminated, truncated, _ = env.step(agent.act(obs, frame_for(agent, env)))  # DreamSim's frames are predicted
         total += float(reward)
         done = terminated or truncated
     return total
