@@ -4,7 +4,8 @@
     MUJOCO_GL=egl python benchmarks/fidelity.py --rescore reacher   # score again first (episodes/<task>-heldout)
 
 Each model's numbers come from `dreamsim validate <task> --episodes episodes/<task>-heldout` (the
-model card's recipe). Writes benchmarks/results/fidelity.json and fidelity.md (the README's table).
+model card's recipe). Writes benchmarks/results/fidelity.json and fidelity.md (the README's table);
+the last column is the task card's check of each open-loop row (`[validate]` thresholds).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dreamsim.device import describe_machine
 from dreamsim.files import write_json, write_text
 from dreamsim.resources import assets_dir
 from dreamsim.tasks import list_tasks, load_task
+from dreamsim.validation.checks import fidelity_checks
 
 RESULTS = Path("benchmarks/results")
 
@@ -33,22 +35,27 @@ def _rescore(task: str, device: str) -> None:
 
 def markdown(results: dict[str, dict]) -> str:
     rows = [
-        "| task | held-out episodes (steps) | horizon | state error (std) | copy-last | frame PSNR (dB) | copy-last |",
-        "|---|---|---|---|---|---|---|",
+        "| task | held-out episodes (steps) | horizon | state error (std) | copy-last "
+        "| frame PSNR (dB) | copy-last | card check |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for task, m in results.items():
+        failed: dict[int, list[str]] = {}
+        for c in fidelity_checks(load_task(task), {}, m):
+            failed.setdefault(c.horizon, []).extend([] if c.passed else ["state" if c.metric == "state_error" else "frame"])
         if "cold_start/psnr" in m:  # one step from a single real observation, at every step of the episodes
             rows.append(
                 f"| {task} | {m['episodes']} ({m['real_steps']:,}) | 1, from one observation at any step "
                 f"| {m['cold_start/state_error']:.3f} | {m['one_step/state_error_copy_last']:.3f} "
-                f"| {m['cold_start/psnr']:.2f} | {m['one_step/psnr_copy_last']:.2f} |"
+                f"| {m['cold_start/psnr']:.2f} | {m['one_step/psnr_copy_last']:.2f} | |"
             )
         for h in load_task(task).horizons:
             key = f"open_loop/{h}"
             if f"{key}/psnr" in m:
                 rows.append(
                     f"| {task} | {m['episodes']} ({m['real_steps']:,}) | {h} | {m[f'{key}/state_error']:.3f} "
-                    f"| {m[f'{key}/state_error_copy_last']:.3f} | {m[f'{key}/psnr']:.2f} | {m[f'{key}/psnr_copy_last']:.2f} |"
+                    f"| {m[f'{key}/state_error_copy_last']:.3f} | {m[f'{key}/psnr']:.2f} | {m[f'{key}/psnr_copy_last']:.2f} "
+                    f"| {'fail: ' + ', '.join(failed[h]) if failed[h] else 'pass'} |"
                 )
     return "\n".join(rows) + "\n"
 

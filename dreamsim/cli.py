@@ -67,7 +67,7 @@ def _tune_decoder(args: argparse.Namespace) -> None:
     print(f"checkpoint: {out / 'checkpoint'}   TensorBoard: tensorboard --logdir {out / 'tb'}")
 
 
-def _validate(args: argparse.Namespace) -> None:
+def _validate(args: argparse.Namespace) -> int:
     from dreamsim.validation.report import ValidateConfig, validate
 
     config = ValidateConfig(
@@ -82,6 +82,11 @@ def _validate(args: argparse.Namespace) -> None:
     path = validate(args.target, args.out, config)
     print(path.read_text())
     print(f"report written to {path.parent} (report.md, errors.png, rollouts.mp4, report.json)")
+    checks = json.loads((path.parent / "report.json").read_text())["checks"]
+    failed = sum(not c["passed"] for c in checks["items"])
+    if failed:
+        print(f"{failed} of {len(checks['items'])} checks against the task card failed (see report.md)")
+    return 1 if failed and args.strict else 0
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -323,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="report folder (default: reports/<task>)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 when a check against the task card fails")
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("demo", help="SAC trained in DreamSim only, scored in MuJoCo, and the validation report")
@@ -423,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     # that would go on writing episodes after the command has ended.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        args.func(args)
+        status = args.func(args) or 0  # a command's own status (validate --strict), else success
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"dreamsim {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -432,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

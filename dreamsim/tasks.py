@@ -6,6 +6,7 @@ action repeat, episode length): the ground truth that DreamSim learns from and i
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,10 @@ class Task:
     collect_policy: str = "random"
     collect_steps: int = 50_000
     horizons: tuple[int, ...] = (1, 5, 15, 50)
+    # validate's checks at each horizon (dreamsim.validation.checks): DreamSim's state error at most
+    # this times copy-last's, and its frame PSNR at least copy-last's plus this many dB.
+    max_state_error_ratio: float = 0.75
+    min_psnr_gain: float = 0.0
     card_path: Path = field(default=Path(), compare=False)
 
 
@@ -74,6 +79,12 @@ def _positive_int(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{key} must be a positive integer, got {value!r}")
     return value
+
+
+def _number(value: Any, key: str, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or (positive and value <= 0):
+        raise ValueError(f"{key} must be a {'positive' if positive else 'finite'} number, got {value!r}")
+    return float(value)
 
 
 def _flag(raw: dict[str, Any], key: str, default: bool) -> bool:
@@ -123,7 +134,8 @@ def load_task(task: str | Task) -> Task:
         policy = collect.get("policy", Task.collect_policy)
         if policy not in COLLECT_POLICIES:
             raise ValueError(f"[collect] policy must be one of {COLLECT_POLICIES}, got {policy!r}")
-        listed = _table(raw, "validate").get("horizons", Task.horizons)
+        checks = _table(raw, "validate")
+        listed = checks.get("horizons", Task.horizons)
         horizons = tuple(_positive_int(h, "each validate horizon") for h in listed)
         if not horizons:
             raise ValueError("[validate] horizons must name at least one horizon")
@@ -142,6 +154,10 @@ def load_task(task: str | Task) -> Task:
             collect_policy=policy,
             collect_steps=_positive_int(collect.get("steps", Task.collect_steps), "[collect] steps"),
             horizons=horizons,
+            max_state_error_ratio=_number(
+                checks.get("max_state_error_ratio", Task.max_state_error_ratio), "[validate] max_state_error_ratio", positive=True
+            ),
+            min_psnr_gain=_number(checks.get("min_psnr_gain", Task.min_psnr_gain), "[validate] min_psnr_gain"),
             card_path=path,
         )
     except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as err:

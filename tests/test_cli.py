@@ -1,5 +1,6 @@
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,10 +9,12 @@ import pytest
 from dreamsim.cli import main
 from dreamsim.data import EpisodeStore
 from dreamsim.resources import assets_dir
+from dreamsim.tasks import load_task
+from dreamsim.validation import report as report_module
 from dreamsim.validation.demo import run_demo
 
 
-def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys):
+def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys, monkeypatch):
     episodes, run = tmp_path / "episodes", tmp_path / "run"
     assert main(["collect", "reacher", "--steps", "100", "--workers", "1", "--seed", "3", "--out", str(episodes)]) == 0
     args = ["train", "reacher", "--episodes", str(episodes), "--out", str(run), "--preset", "tiny"]
@@ -23,7 +26,21 @@ def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys):
     assert "is at step 3 and --steps is the total to reach: pass more than 3" in capsys.readouterr().err
     report = tmp_path / "report"
     args = ["validate", str(run / "checkpoint"), "--episodes", str(episodes), "--out", str(report)]
-    assert main([*args, "--starts", "2", "--horizon", "5", "--transfer-episodes", "2"]) == 0
+    # Thresholds every model meets, then ones none does: --strict exits 1 only on a failed check.
+    card = load_task("reacher")
+    monkeypatch.setattr(report_module, "load_task", lambda name: replace(card, max_state_error_ratio=1e9, min_psnr_gain=-1e9))
+    assert main([*args, "--starts", "2", "--horizon", "5", "--transfer-episodes", "2", "--strict"]) == 0
+    checks = json.loads((report / "report.json").read_text())["checks"]
+    # Random actions reach the card's horizons 1 and 5, the held-out episodes all four; two checks each.
+    assert checks["passed"] and len(checks["items"]) == 2 * (2 + 4)
+    assert "12 of 12 passed" in (report / "report.md").read_text()
+    capsys.readouterr()
+    monkeypatch.setattr(report_module, "load_task", lambda name: replace(card, max_state_error_ratio=1e-9, min_psnr_gain=1e9))
+    quick = ["--starts", "1", "--horizon", "1", "--transfer-episodes", "2", "--out", str(tmp_path / "strict")]
+    assert main(["validate", str(run / "checkpoint"), *quick]) == 0  # the report is the product
+    assert "2 of 2 checks against the task card failed" in capsys.readouterr().out
+    assert main(["validate", str(run / "checkpoint"), *quick, "--strict"]) == 1
+    monkeypatch.undo()
     metrics = json.loads((report / "fidelity.json").read_text())
     assert metrics["episodes"] == 2 and metrics["real_steps"] == 100
     for h in (1, 5, 15, 50):  # the card's horizons, each with the copy-last baseline beside it

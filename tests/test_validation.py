@@ -9,6 +9,7 @@ from dreamsim.data.collect import run_episode
 from dreamsim.planning.objectives import step_physics
 from dreamsim.tasks import load_task, make_real
 from dreamsim.training.evaluation import PSNR_MAX, psnr, ssim
+from dreamsim.validation.checks import checks_markdown, fidelity_checks
 from dreamsim.validation.demo import run_demo
 from dreamsim.validation.matched import Rollout, horizon_curves, matched_rollouts
 from dreamsim.validation.report import ValidateConfig, validate
@@ -83,6 +84,35 @@ def test_horizon_curves_average_the_rollouts_still_running():
     assert curves["reward_error"] == pytest.approx([0.5, 0.5, 0.0, 0.0])
     assert curves["ssim"] == pytest.approx([1.0] * 4)
     assert all(s < 1 for s in curves["ssim_copy_last"]) and all(e > 0 for e in curves["state_error_copy_last"])
+
+
+def test_checks_hold_each_horizon_to_the_cards_thresholds():
+    from dataclasses import replace
+
+    task = replace(load_task("reacher"), horizons=(1, 2, 9), max_state_error_ratio=0.5, min_psnr_gain=1.0)
+    curve = {
+        "horizon": [1.0, 2.0, 3.0],  # horizon 9 is not reached: no check there
+        "state_error": [0.1, 0.6, 0.0],
+        "state_error_copy_last": [1.0, 1.0, 1.0],
+        "psnr": [31.0, 35.0, 0.0],
+        "psnr_copy_last": [30.0, 34.5, 0.0],
+    }
+    heldout = {"open_loop/1/state_error": 0.5, "open_loop/1/state_error_copy_last": 1.0}
+    heldout |= {"open_loop/1/psnr": 20.0, "open_loop/1/psnr_copy_last": 21.0}
+    checks = fidelity_checks(task, {"random": curve}, heldout)
+    verdicts = {(c.table, c.horizon, c.metric): (c.limit, c.passed) for c in checks}
+    assert verdicts == {
+        ("matched, random actions", 1, "state_error"): (0.5, True),
+        ("matched, random actions", 1, "psnr"): (31.0, True),  # on the limit passes
+        ("matched, random actions", 2, "state_error"): (0.5, False),
+        ("matched, random actions", 2, "psnr"): (35.5, False),
+        ("held-out open-loop", 1, "state_error"): (0.5, True),
+        ("held-out open-loop", 1, "psnr"): (22.0, False),
+    }
+    text = checks_markdown(task, checks)
+    assert "3 of 6 passed" in text and "| matched, random actions | 1 |" in text
+    assert "| matched, random actions | 2 | 0.600 | ≤ 0.500 | 35.00 | ≥ 35.50 | fail: state, frame |" in text
+    assert "| held-out open-loop | 1 | 0.500 | ≤ 0.500 | 20.00 | ≥ 22.00 | fail: frame |" in text
 
 
 def test_matched_rollouts_start_from_the_same_state_in_both_worlds(tiny_checkpoint, monkeypatch):

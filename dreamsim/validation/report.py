@@ -1,6 +1,7 @@
 """``dreamsim validate``: a checkpoint against MuJoCo ground truth, as a report folder a person can read.
 
-- ``report.md`` / ``report.json``: matched-state fidelity per horizon (state, reward, PSNR, SSIM, each
+- ``report.md`` / ``report.json``: the task card's checks (``checks.py``: pass or fail at each
+  horizon against copy-last), matched-state fidelity per horizon (state, reward, PSNR, SSIM, each
   beside copy-last), the transfer gap of random actions and of the given policy, and, with real
   held-out episodes, the open-loop fidelity on them (also in ``fidelity.json`` / ``fidelity.md``).
 - ``errors.png``: the four errors against horizon.
@@ -26,6 +27,7 @@ from dreamsim.model.checkpoint import Checkpoint, check_fit, load_checkpoint, lo
 from dreamsim.stats import plus_minus
 from dreamsim.tasks import Task, list_tasks, load_task, real_spaces
 from dreamsim.training.evaluation import fidelity, fidelity_table
+from dreamsim.validation.checks import Check, checks_markdown, fidelity_checks
 from dreamsim.validation.matched import METRICS, Rollout, check_settings, horizon_curves, matched_rollouts
 from dreamsim.validation.transfer import transfer_gap
 
@@ -121,11 +123,18 @@ def validate(
     if policy is not None:
         agents["policy"] = policy
     transfer = transfer_gap(task, agents, cfg.transfer_episodes, cfg.seed + 20_000, ckpt.path, cfg.device)
+    checks = fidelity_checks(task, curves, heldout)
 
     report: dict[str, Any] = {
         "task": task.name,
         "checkpoint": display_path(ckpt.path),
         "config": asdict(cfg),
+        "checks": {
+            "passed": all(c.passed for c in checks),
+            "max_state_error_ratio": task.max_state_error_ratio,
+            "min_psnr_gain": task.min_psnr_gain,
+            "items": [{**asdict(c), "passed": c.passed} for c in checks],
+        },
         "matched": {"starts": cfg.starts, "behaviour": "policy" if policy else "random", "curves": curves},
         "transfer": transfer,
         **(extra or {}),
@@ -144,7 +153,7 @@ def validate(
         _plot(curves, stage / "errors.png", task)
         _video(rollouts, stage / "rollouts.mp4")
         write_json(stage / "report.json", report)
-        write_text(stage / "report.md", _markdown(task, report))
+        write_text(stage / "report.md", _markdown(task, report, checks))
         out.mkdir(exist_ok=True)
         for name in sorted(REPORT_FILES - {f.name for f in stage.iterdir()}):  # an older report's, now stale
             (out / name).unlink(missing_ok=True)
@@ -195,7 +204,7 @@ def _video(rollouts: list[Rollout], path: Path, scale: int = 3) -> None:
     write_atomic(path, lambda p: imageio.mimwrite(p, video, format="FFMPEG", fps=10, macro_block_size=1))  # type: ignore[arg-type]
 
 
-def _markdown(task: Task, report: dict[str, Any]) -> str:
+def _markdown(task: Task, report: dict[str, Any], checks: list[Check]) -> str:
     matched = report["matched"]
     lines = [
         f"# DreamSim validation: {task.gym_id}",
@@ -205,6 +214,8 @@ def _markdown(task: Task, report: dict[str, Any]) -> str:
     if "agent" in report:
         lines += ["", _agent_markdown(report["agent"])]
     lines += [
+        "",
+        checks_markdown(task, checks),
         "",
         "## Fidelity from matched real states",
         "",

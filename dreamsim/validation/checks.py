@@ -1,0 +1,82 @@
+"""The task card's validation thresholds, checked against a report's fidelity tables.
+
+A check compares DreamSim with the copy-last baseline at one horizon of one table (the matched-state
+rollouts of each action source, and the held-out open-loop fidelity when the report has it):
+
+- state: DreamSim's state error is at most ``max_state_error_ratio`` times copy-last's;
+- frame: DreamSim's frame PSNR is at least copy-last's plus ``min_psnr_gain`` dB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dreamsim.tasks import Task
+
+
+@dataclass(frozen=True)
+class Check:
+    """One threshold at one horizon: ``value`` must be at most (``state_error``) or at least
+    (``psnr``) ``limit``, which the card derives from ``copy_last``."""
+
+    table: str  # "matched, random actions", "held-out open-loop", ...
+    horizon: int
+    metric: str  # "state_error" or "psnr"
+    value: float
+    copy_last: float
+    limit: float
+
+    @property
+    def passed(self) -> bool:
+        return self.value <= self.limit if self.metric == "state_error" else self.value >= self.limit
+
+
+def _pair(task: Task, table: str, h: int, values: dict[str, float]) -> list[Check]:
+    state, psnr = values["state_error_copy_last"], values["psnr_copy_last"]
+    return [
+        Check(table, h, "state_error", values["state_error"], state, task.max_state_error_ratio * state),
+        Check(table, h, "psnr", values["psnr"], psnr, psnr + task.min_psnr_gain),
+    ]
+
+
+def fidelity_checks(task: Task, curves: dict[str, dict[str, list[float]]], heldout: dict[str, Any] | None = None) -> list[Check]:
+    """The checks at each of the card's horizons that a table reaches. ``curves``: ``horizon_curves``
+    of the matched rollouts; ``heldout``: ``fidelity`` metrics of held-out real episodes."""
+    keys = ("state_error", "state_error_copy_last", "psnr", "psnr_copy_last")
+    checks: list[Check] = []
+    for source, curve in curves.items():
+        for h in task.horizons:
+            if h <= len(curve["horizon"]):
+                checks += _pair(task, f"matched, {source} actions", h, {k: curve[k][h - 1] for k in keys})
+    for h in task.horizons:
+        if heldout is not None and f"open_loop/{h}/psnr" in heldout:
+            checks += _pair(task, "held-out open-loop", h, {k: heldout[f"open_loop/{h}/{k}"] for k in keys})
+    return checks
+
+
+def checks_markdown(task: Task, checks: list[Check]) -> str:
+    """The report's verdict: how many checks passed, and a row per table and horizon."""
+    passed = sum(c.passed for c in checks)
+    lines = [
+        "## Checks against the task card",
+        "",
+        f"{passed} of {len(checks)} passed. A check passes where DreamSim's state error is at most "
+        f"{task.max_state_error_ratio:g} x copy-last's, and its frame PSNR at least copy-last's "
+        f"{task.min_psnr_gain:+g} dB (`[validate]` in `envs/{task.name}.toml`).",
+        "",
+        "| from | horizon | state error | limit | PSNR (dB) | limit | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows: dict[tuple[str, int], list[Check]] = {}
+    for c in checks:
+        rows.setdefault((c.table, c.horizon), []).append(c)
+    for (table, h), pair in rows.items():
+        by = {c.metric: c for c in pair}
+        state, psnr = by["state_error"], by["psnr"]
+        failed = [name for name, c in (("state", state), ("frame", psnr)) if not c.passed]
+        result = "pass" if not failed else "fail: " + ", ".join(failed)
+        lines.append(
+            f"| {table} | {h} | {state.value:.3f} | ≤ {state.limit:.3f} | {psnr.value:.2f} | ≥ {psnr.limit:.2f} | {result} |"
+        )
+    return "\n".join(lines)
