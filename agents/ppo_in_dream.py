@@ -6,16 +6,29 @@
 Writes runs/ppo-in-dream-<task>/{policy.zip, returns.json, tb/}; the world model is the task's
 shipped checkpoint unless --checkpoint names another. Real episodes are only used to evaluate,
 and, with --start-episodes, as the states imagined episodes start from.
-SB3 settings: dreamsim.imagination.ALGO_DEFAULTS.
+SB3 settings: dreamsim.imagination.ALGO_DEFAULTS. From Python: main(Args(task="reacher", steps=...)).
 """
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
+from typing import Any
 
-from dreamsim.cli import recipe_main
+from dreamsim.recipes import RecipeArgs, command_line, run_recipe
 
-DEFAULTS = {"steps": 200_000, "num_envs": 64, "eval_every": 50_000}
+
+@dataclass(frozen=True)
+class Args(RecipeArgs):
+    algo: str = "ppo"
+    steps: int = 200_000
+    num_envs: int = 64
+    eval_every: int = 50_000
+
+
+def main(args: Args) -> dict[str, Any]:
+    """Train PPO in DreamSim, scoring it in MuJoCo as it learns; returns the run's summary (returns.json)."""
+    return run_recipe(args)
+
 
 if __name__ == "__main__":
-    recipe_main("ppo", __doc__ or "", DEFAULTS, sys.argv[1:])
+    command_line(Args, main, __doc__ or "")

@@ -7,16 +7,29 @@ Writes runs/sac-in-dream-<task>/{policy.zip, returns.json, tb/}; the world model
 shipped checkpoint unless --checkpoint names another. Real episodes are only used to evaluate,
 and, with --start-episodes, as the states imagined episodes start from (MBPO-style, with a short
 --max-episode-steps).
-SB3 settings: dreamsim.imagination.ALGO_DEFAULTS.
+SB3 settings: dreamsim.imagination.ALGO_DEFAULTS. From Python: main(Args(task="reacher", steps=...)).
 """
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
+from typing import Any
 
-from dreamsim.cli import recipe_main
+from dreamsim.recipes import RecipeArgs, command_line, run_recipe
 
-DEFAULTS = {"steps": 40_000, "num_envs": 16, "eval_every": 10_000}
+
+@dataclass(frozen=True)
+class Args(RecipeArgs):
+    algo: str = "sac"
+    steps: int = 40_000
+    num_envs: int = 16
+    eval_every: int = 10_000
+
+
+def main(args: Args) -> dict[str, Any]:
+    """Train SAC in DreamSim, scoring it in MuJoCo as it learns; returns the run's summary (returns.json)."""
+    return run_recipe(args)
+
 
 if __name__ == "__main__":
-    recipe_main("sac", __doc__ or "", DEFAULTS, sys.argv[1:])
+    command_line(Args, main, __doc__ or "")

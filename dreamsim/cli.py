@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from dreamsim.stats import plus_minus
-from dreamsim.tasks import COLLECT_POLICIES, DEFAULT_TASK, REAL_OBS_MODES, list_tasks, load_task
+from dreamsim.tasks import COLLECT_POLICIES, DEFAULT_TASK, list_tasks, load_task
 
 DEMO_AGENT_STEPS = 90_000  # about 4 minutes of SAC in DreamSim on a 2-core CPU
 
@@ -191,63 +191,6 @@ def _plan(args: argparse.Namespace) -> None:
     print(markdown(result))
     if args.out:
         print(f"written to {write(result, args.out)}")
-
-
-def recipe_main(algo: str, doc: str, defaults: dict[str, int], argv: list[str] | None = None) -> dict:
-    """The command line of an ``agents/`` recipe: ``<task> --steps --num-envs --eval-every ...``;
-    ``defaults`` holds the recipe's ``steps``, ``num_envs`` and ``eval_every``."""
-    from dreamsim.imagination import DreamTrainConfig, train_in_dream
-
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", nargs="?", default=DEFAULT_TASK)
-    parser.add_argument("--steps", type=int, default=defaults["steps"], help="DreamSim steps over all envs")
-    parser.add_argument("--num-envs", type=int, default=defaults["num_envs"])
-    parser.add_argument(
-        "--obs-mode",
-        default="state",
-        choices=REAL_OBS_MODES,
-        help="what the policy observes: the state, the frame (pixels, SB3's CnnPolicy) or both (dict)",
-    )
-    parser.add_argument("--eval-every", type=int, default=defaults["eval_every"], help="DreamSim steps between real evaluations")
-    parser.add_argument("--eval-episodes", type=int, default=10, help="real episodes per evaluation")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoint", help="world model checkpoint (default: the task's shipped one)")
-    parser.add_argument("--out", help=f"run folder (default: runs/{algo}-in-dream-<task>)")
-    parser.add_argument(
-        "--uncertainty-penalty", type=float, default=0.0, help="subtract this times the ensemble's disagreement from rewards"
-    )
-    parser.add_argument("--max-episode-steps", type=int, help="imagined episode length (default: the task card's)")
-    parser.add_argument(
-        "--start-episodes",
-        help="episode folder: start imagined episodes anywhere in these real episodes (default: the shipped start states)",
-    )
-    args = parser.parse_args(argv)
-    if problem := _usage_problem(args):
-        parser.error(problem)
-    try:
-        config = DreamTrainConfig(
-            algo=algo,
-            obs_mode=args.obs_mode,
-            steps=args.steps,
-            num_envs=args.num_envs,
-            eval_every=args.eval_every,
-            eval_episodes=args.eval_episodes,
-            seed=args.seed,
-            checkpoint=args.checkpoint,
-            uncertainty_penalty=args.uncertainty_penalty,
-            max_episode_steps=args.max_episode_steps,
-            start_episodes=args.start_episodes,
-        )
-        summary = train_in_dream(args.task, args.out or f"runs/{algo}-in-dream-{args.task}", config)
-    except (ValueError, FileNotFoundError) as err:
-        parser.error(str(err))  # usage and the message, exit status 2, as `dreamsim` commands do
-    final, random = summary["final"], summary["random"]
-    print(
-        f"real {args.task} return after {final['dream_steps']} DreamSim steps: "
-        f"{plus_minus(final['return_mean'], final['return_ci95'])} (random policy {random['return_mean']:.2f}); "
-        f"policy: {summary['policy']}"
-    )
-    return summary
 
 
 def _add_config_options(p: argparse.ArgumentParser, config: type, notes: dict[str, str] | None = None) -> None:

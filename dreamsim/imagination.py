@@ -67,6 +67,8 @@ class DreamTrainConfig:
             raise ValueError(f"unknown algo {self.algo!r}: choose one of {sorted(ALGOS)}")
         if self.obs_mode not in REAL_OBS_MODES:
             raise ValueError(f"obs_mode {self.obs_mode!r}: a policy to run in MuJoCo observes one of {REAL_OBS_MODES}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be 0 or more, got {self.seed}")
         counts = [self.steps, self.num_envs, self.eval_every, self.eval_episodes]
         if self.max_episode_steps is not None:
             counts.append(self.max_episode_steps)
@@ -177,6 +179,8 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
 
     card = load_task(task)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"the run folder {out} is a file: pass a folder")
     previous: BaseAlgorithm | None = None
     if config.init_policy is not None:
         previous = load_policy(config.init_policy)

@@ -14,7 +14,7 @@ import pytest
 from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv
 from stable_baselines3 import PPO, SAC
 
-from dreamsim.cli import main, recipe_main
+from dreamsim.cli import main
 from dreamsim.imagination import FRAME_BUFFER, DreamTrainConfig, load_policy, train_in_dream
 from dreamsim.tasks import load_task
 
@@ -81,9 +81,11 @@ def test_one_evaluation_episode_gives_strict_json_and_a_table_without_an_interva
     """One episode has no confidence interval: ``returns.json`` says null (not NaN, which strict
     JSON readers refuse) and the printed result gives the mean alone."""
     out = tmp_path / "run"
-    argv = ["reacher", "--eval-episodes", "1", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]
-    recipe_main("sac", "", {"steps": 64, "num_envs": 4, "eval_every": 64}, argv)
+    recipe = runpy.run_path(str(RECIPES / "sac_in_dream.py"))  # imported, not run: its Args and main
+    args = recipe["Args"](steps=64, num_envs=4, eval_every=64, eval_episodes=1, checkpoint=str(tiny_checkpoint), out=str(out))
+    returned = recipe["main"](args)
     summary = json.loads((out / "returns.json").read_text(), parse_constant=pytest.fail)  # NaN/Infinity fail
+    assert returned["final"]["return_mean"] == summary["final"]["return_mean"] and summary["config"]["algo"] == "sac"
     assert summary["final"]["return_ci95"] is None and np.isfinite(summary["final"]["return_mean"])
     printed = capsys.readouterr().out
     assert f"DreamSim steps: {summary['final']['return_mean']:.2f} (random policy" in printed and "nan" not in printed
@@ -101,6 +103,14 @@ def test_a_recipe_reports_bad_settings_as_usage_errors(tmp_path, monkeypatch, ca
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(RECIPES / "sac_in_dream.py"), run_name="__main__")
     assert exit_.value.code == 2 and "is a file: pass a folder" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["sac_in_dream.py", "--seed", "-1", "--out", str(tmp_path / "other")])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(RECIPES / "sac_in_dream.py"), run_name="__main__")
+    assert exit_.value.code == 2 and "seed must be 0 or more, got -1" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["ppo_in_dream.py", "--help"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(RECIPES / "ppo_in_dream.py"), run_name="__main__")
+    assert exit_.value.code == 0 and "(default: 200000)" in capsys.readouterr().out  # the recipe's own budget
 
 
 @pytest.mark.parametrize("script", ["transfer.py", "sac_real.py"])
