@@ -7,10 +7,13 @@ small creators that import the simulator only when called: ``import dreamsim`` l
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import EnvSpec
 
 from dreamsim.tasks import DEFAULT_TASK, list_tasks, load_task
 
@@ -42,6 +45,25 @@ class _Creator:
         from dreamsim.sim.env import make_env
 
         return make_env(**kwargs)
+
+
+class JsonSpec:
+    """For DreamSim's envs: the ``spec`` that ``gym.make`` gives them keeps path arguments as strings,
+    so ``env.spec.to_json()`` works after ``gym.make(id, checkpoint=Path(...))`` (Gymnasium stores the
+    caller's keyword arguments as they came, and ``Path`` is not JSON)."""
+
+    _spec: EnvSpec | None = None
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        if value is not None:
+            kwargs = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in value.kwargs.items()}
+            value = dataclasses.replace(value, kwargs=kwargs)
+        self._spec = value
 
 
 def __getattr__(name: str) -> _Creator:

@@ -42,6 +42,16 @@ def test_ids_are_registered():
     assert '"entry_point": "dreamsim.registration:make_hopper"' in gym.spec(task_id("hopper")).to_json()
 
 
+def test_a_made_envs_spec_is_json_with_a_path_checkpoint(tiny_checkpoint):
+    from gymnasium.envs.registration import EnvSpec
+
+    env = gym.make("DreamSim-v0", checkpoint=tiny_checkpoint)  # a Path
+    again = gym.make(EnvSpec.from_json(env.spec.to_json()))
+    assert again.spec.kwargs["checkpoint"] == str(tiny_checkpoint) and again.unwrapped.sim.num_envs == 1
+    vec = gym.make_vec("DreamSim-v0", num_envs=2, checkpoint=tiny_checkpoint)
+    assert EnvSpec.from_json(vec.spec.to_json()).kwargs["checkpoint"] == str(tiny_checkpoint)
+
+
 def test_each_id_carries_its_cards_time_limit():
     for task in dreamsim.list_tasks():
         assert gym.spec(task_id(task)).max_episode_steps == dreamsim.load_task(task).episode_length

@@ -9,11 +9,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from dreamsim.registration import JsonSpec
 from dreamsim.sim.batch import BatchSim, reset_context
 from dreamsim.tasks import DEFAULT_TASK
 
 
-class DreamSimEnv(gym.Env):
+class DreamSimEnv(JsonSpec, gym.Env):
     """A MuJoCo task simulated by a learned world model.
 
     Args:

@@ -16,11 +16,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from dreamsim.registration import JsonSpec
 from dreamsim.sim.batch import BatchSim, reset_context
 from dreamsim.tasks import DEFAULT_TASK
 
 
-class DreamSimVectorEnv(VectorEnv):
+class DreamSimVectorEnv(JsonSpec, VectorEnv):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
