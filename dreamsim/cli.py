@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import typing
 from dataclasses import fields
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def _tune_decoder(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from dreamsim.validation.checks import Check, describe
     from dreamsim.validation.report import ValidateConfig, validate
 
     config = ValidateConfig(
@@ -82,10 +84,11 @@ def _validate(args: argparse.Namespace) -> int:
     path = validate(args.target, args.out, config)
     print(path.read_text())
     print(f"report written to {path.parent} (report.md, errors.png, rollouts.mp4, report.json)")
-    checks = json.loads((path.parent / "report.json").read_text())["checks"]
-    failed = sum(not c["passed"] for c in checks["items"])
+    items = json.loads((path.parent / "report.json").read_text())["checks"]["items"]
+    failed = [Check(**{f.name: item[f.name] for f in fields(Check)}) for item in items if not item["passed"]]
     if failed:
-        print(f"{failed} of {len(checks['items'])} checks against the task card failed (see report.md)")
+        print(f"{len(failed)} of {len(items)} checks against the task card failed:", file=sys.stderr)
+        print("\n".join(f"  {describe(c)}" for c in failed), file=sys.stderr)
     return 1 if failed and args.strict else 0
 
 
@@ -196,13 +199,16 @@ def _plan(args: argparse.Namespace) -> None:
 def _add_config_options(p: argparse.ArgumentParser, config: type, notes: dict[str, str] | None = None) -> None:
     """One ``--option`` per field of the dataclass ``config``; left out, the field keeps its default.
     ``notes`` gives the help of fields whose default needs words."""
+    from dreamsim.recipes import option_type
+
+    hints = typing.get_type_hints(config)
     for f in fields(config):
-        flag, kind = f"--{f.name.replace('_', '-')}", str(f.type).replace(" | None", "")
+        flag = f"--{f.name.replace('_', '-')}"
         text = (notes or {}).get(f.name, f"default: {f.default}")
-        if kind == "bool":  # --name / --no-name
+        if hints[f.name] is bool:  # --name / --no-name
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            p.add_argument(flag, dest=f.name, type={"int": int, "float": float}.get(kind, str), help=text)
+            p.add_argument(flag, dest=f.name, type=option_type(hints[f.name]), help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:

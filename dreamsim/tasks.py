@@ -83,7 +83,7 @@ def _positive_int(value: Any, key: str) -> int:
 
 def _number(value: Any, key: str, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or (positive and value <= 0):
-        raise ValueError(f"{key} must be a {'positive' if positive else 'finite'} number, got {value!r}")
+        raise ValueError(f"{key} must be a finite{' positive' if positive else ''} number, got {value!r}")
     return float(value)
 
 

@@ -38,7 +38,8 @@ def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys, m
     monkeypatch.setattr(report_module, "load_task", lambda name: replace(card, max_state_error_ratio=1e-9, min_psnr_gain=1e9))
     quick = ["--starts", "1", "--horizon", "1", "--transfer-episodes", "2", "--out", str(tmp_path / "strict")]
     assert main(["validate", str(run / "checkpoint"), *quick]) == 0  # the report is the product
-    assert "2 of 2 checks against the task card failed" in capsys.readouterr().out
+    err = capsys.readouterr().err
+    assert "2 of 2 checks against the task card failed" in err and "matched, random actions, h=1, PSNR" in err
     assert main(["validate", str(run / "checkpoint"), *quick, "--strict"]) == 1
     monkeypatch.undo()
     metrics = json.loads((report / "fidelity.json").read_text())

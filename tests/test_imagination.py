@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import runpy
 import sys
-from dataclasses import replace
+from dataclasses import make_dataclass, replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,6 +16,7 @@ from stable_baselines3 import PPO, SAC
 
 from dreamsim.cli import main
 from dreamsim.imagination import FRAME_BUFFER, DreamTrainConfig, load_policy, train_in_dream
+from dreamsim.recipes import result_line
 from dreamsim.tasks import load_task
 
 RECIPES = Path(__file__).resolve().parents[1] / "agents"
@@ -87,8 +88,9 @@ def test_one_evaluation_episode_gives_strict_json_and_a_table_without_an_interva
     summary = json.loads((out / "returns.json").read_text(), parse_constant=pytest.fail)  # NaN/Infinity fail
     assert returned["final"]["return_mean"] == summary["final"]["return_mean"] and summary["config"]["algo"] == "sac"
     assert summary["final"]["return_ci95"] is None and np.isfinite(summary["final"]["return_mean"])
-    printed = capsys.readouterr().out
-    assert f"DreamSim steps: {summary['final']['return_mean']:.2f} (random policy" in printed and "nan" not in printed
+    assert capsys.readouterr().out == ""  # main returns the summary; the command line prints its line
+    line = result_line(returned)
+    assert f"DreamSim steps: {summary['final']['return_mean']:.2f} (random policy" in line and "nan" not in line
 
 
 def test_a_recipe_reports_bad_settings_as_usage_errors(tmp_path, monkeypatch, capsys):
@@ -110,7 +112,19 @@ def test_a_recipe_reports_bad_settings_as_usage_errors(tmp_path, monkeypatch, ca
     monkeypatch.setattr(sys, "argv", ["ppo_in_dream.py", "--help"])
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(RECIPES / "ppo_in_dream.py"), run_name="__main__")
-    assert exit_.value.code == 0 and "(default: 200000)" in capsys.readouterr().out  # the recipe's own budget
+    usage = capsys.readouterr().out
+    assert "(default: 200000)" in usage and "runs/ppo-in-dream-<task>" in usage  # the recipe's own budget and folder
+    assert exit_.value.code == 0
+
+
+def test_a_recipe_of_ones_own_parses_numbers_as_numbers():
+    """Option types come from the resolved hints, whether the recipe's annotations are types or,
+    under ``from __future__ import annotations``, their names."""
+    from dreamsim.recipes import RecipeArgs, _parser
+
+    Args = make_dataclass("Args", [("steps", int, 100)], bases=(RecipeArgs,), frozen=True)  # a real int, not "int"
+    args = _parser(Args, "").parse_args(["hopper", "--steps", "5", "--uncertainty-penalty", "0.5", "--max-episode-steps", "7"])
+    assert (args.task, args.steps, args.uncertainty_penalty, args.max_episode_steps) == ("hopper", 5, 0.5, 7)
 
 
 @pytest.mark.parametrize("script", ["transfer.py", "sac_real.py"])

@@ -125,9 +125,18 @@ def test_camera_is_a_name_or_a_pose(tmp_path, monkeypatch):
         ('policy = "random"', 'policy = "fast"', r"policy must be one of \('random', 'mpc'\)"),
         ("horizons = [1, 5, 15, 50]", "horizons = []", "at least one horizon"),
         ("horizons = [1, 5, 15, 50]", "horizons = [0, 5]", "each validate horizon must be a positive integer, got 0"),
-        ("max_state_error_ratio = 0.75", "max_state_error_ratio = 0", "max_state_error_ratio must be a positive number, got 0"),
+        (
+            "max_state_error_ratio = 0.75",
+            "max_state_error_ratio = 0",
+            "ratio must be a finite positive number, got 0",
+        ),
         ("min_psnr_gain = 0.0", 'min_psnr_gain = "1"', "min_psnr_gain must be a finite number, got '1'"),
         ("min_psnr_gain = 0.0", "min_psnr_gain = nan", "min_psnr_gain must be a finite number, got nan"),
+        (
+            "max_state_error_ratio = 0.75",
+            "max_state_error_ratio = inf",
+            "ratio must be a finite positive number, got inf",
+        ),
     ],
 )
 def test_a_malformed_card_names_itself_and_the_field(tmp_path, monkeypatch, old, new, message):

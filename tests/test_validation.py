@@ -9,7 +9,7 @@ from dreamsim.data.collect import run_episode
 from dreamsim.planning.objectives import step_physics
 from dreamsim.tasks import load_task, make_real
 from dreamsim.training.evaluation import PSNR_MAX, psnr, ssim
-from dreamsim.validation.checks import checks_markdown, fidelity_checks
+from dreamsim.validation.checks import checks_markdown, describe, fidelity_checks
 from dreamsim.validation.demo import run_demo
 from dreamsim.validation.matched import Rollout, horizon_curves, matched_rollouts
 from dreamsim.validation.report import ValidateConfig, validate
@@ -92,6 +92,7 @@ def test_checks_hold_each_horizon_to_the_cards_thresholds():
     task = replace(load_task("reacher"), horizons=(1, 2, 9), max_state_error_ratio=0.5, min_psnr_gain=1.0)
     curve = {
         "horizon": [1.0, 2.0, 3.0],  # horizon 9 is not reached: no check there
+        "count": [4.0, 3.0, 3.0],
         "state_error": [0.1, 0.6, 0.0],
         "state_error_copy_last": [1.0, 1.0, 1.0],
         "psnr": [31.0, 35.0, 0.0],
@@ -110,9 +111,11 @@ def test_checks_hold_each_horizon_to_the_cards_thresholds():
         ("held-out open-loop", 1, "psnr"): (22.0, False),
     }
     text = checks_markdown(task, checks)
-    assert "3 of 6 passed" in text and "| matched, random actions | 1 |" in text
-    assert "| matched, random actions | 2 | 0.600 | ≤ 0.500 | 35.00 | ≥ 35.50 | fail: state, frame |" in text
-    assert "| held-out open-loop | 1 | 0.500 | ≤ 0.500 | 20.00 | ≥ 22.00 | fail: frame |" in text
+    assert "3 of 6 passed" in text and "Not checked: horizon 9" in text and "| matched, random actions | 1 | 4 |" in text
+    assert "| matched, random actions | 2 | 3 | 0.600 | ≤ 0.500 | 35.00 | ≥ 35.50 | fail: state, frame |" in text
+    assert "| held-out open-loop | 1 |  | 0.500 | ≤ 0.500 | 20.00 | ≥ 22.00 | fail: frame |" in text
+    assert describe(checks[2]) == "matched, random actions, h=2, state error 0.600 > 0.500"
+    assert describe(checks[0]) == "matched, random actions, h=1, state error 0.100 <= 0.500"
 
 
 def test_matched_rollouts_start_from_the_same_state_in_both_worlds(tiny_checkpoint, monkeypatch):

@@ -26,17 +26,18 @@ class Check:
     value: float
     copy_last: float
     limit: float
+    count: int | None = None  # matched rollouts still running at this horizon (None: held-out episodes)
 
     @property
     def passed(self) -> bool:
         return self.value <= self.limit if self.metric == "state_error" else self.value >= self.limit
 
 
-def _pair(task: Task, table: str, h: int, values: dict[str, float]) -> list[Check]:
+def _pair(task: Task, table: str, h: int, values: dict[str, float], count: int | None = None) -> list[Check]:
     state, psnr = values["state_error_copy_last"], values["psnr_copy_last"]
     return [
-        Check(table, h, "state_error", values["state_error"], state, task.max_state_error_ratio * state),
-        Check(table, h, "psnr", values["psnr"], psnr, psnr + task.min_psnr_gain),
+        Check(table, h, "state_error", values["state_error"], state, task.max_state_error_ratio * state, count),
+        Check(table, h, "psnr", values["psnr"], psnr, psnr + task.min_psnr_gain, count),
     ]
 
 
@@ -48,15 +49,29 @@ def fidelity_checks(task: Task, curves: dict[str, dict[str, list[float]]], heldo
     for source, curve in curves.items():
         for h in task.horizons:
             if h <= len(curve["horizon"]):
-                checks += _pair(task, f"matched, {source} actions", h, {k: curve[k][h - 1] for k in keys})
+                values = {k: curve[k][h - 1] for k in keys}
+                checks += _pair(task, f"matched, {source} actions", h, values, int(curve["count"][h - 1]))
     for h in task.horizons:
         if heldout is not None and f"open_loop/{h}/psnr" in heldout:
             checks += _pair(task, "held-out open-loop", h, {k: heldout[f"open_loop/{h}/{k}"] for k in keys})
     return checks
 
 
+def unchecked_horizons(task: Task, checks: list[Check]) -> list[int]:
+    """The card's horizons no table reached (rollouts shorter than them, or ended before)."""
+    return [h for h in task.horizons if h not in {c.horizon for c in checks}]
+
+
+def describe(check: Check) -> str:
+    """``matched, random actions, h=5, state error 0.61 > 0.45`` (one line for logs)."""
+    name, relation = ("state error", ">") if check.metric == "state_error" else ("PSNR", "<")
+    relation = ("<=" if relation == ">" else ">=") if check.passed else relation
+    return f"{check.table}, h={check.horizon}, {name} {check.value:.3f} {relation} {check.limit:.3f}"
+
+
 def checks_markdown(task: Task, checks: list[Check]) -> str:
-    """The report's verdict: how many checks passed, and a row per table and horizon."""
+    """The report's verdict: how many checks passed, and a row per table and horizon (``n``: the
+    matched rollouts still running there, on which the means rest)."""
     passed = sum(c.passed for c in checks)
     lines = [
         "## Checks against the task card",
@@ -64,9 +79,13 @@ def checks_markdown(task: Task, checks: list[Check]) -> str:
         f"{passed} of {len(checks)} passed. A check passes where DreamSim's state error is at most "
         f"{task.max_state_error_ratio:g} x copy-last's, and its frame PSNR at least copy-last's "
         f"{task.min_psnr_gain:+g} dB (`[validate]` in `envs/{task.name}.toml`).",
+    ]
+    if missing := unchecked_horizons(task, checks):
+        lines.append(f"Not checked: horizon {', '.join(map(str, missing))}, which no rollout reached (see `--horizon`).")
+    lines += [
         "",
-        "| from | horizon | state error | limit | PSNR (dB) | limit | result |",
-        "|---|---|---|---|---|---|---|",
+        "| from | horizon | n | state error | limit | PSNR (dB) | limit | result |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     rows: dict[tuple[str, int], list[Check]] = {}
     for c in checks:
@@ -77,6 +96,7 @@ def checks_markdown(task: Task, checks: list[Check]) -> str:
         failed = [name for name, c in (("state", state), ("frame", psnr)) if not c.passed]
         result = "pass" if not failed else "fail: " + ", ".join(failed)
         lines.append(
-            f"| {table} | {h} | {state.value:.3f} | ≤ {state.limit:.3f} | {psnr.value:.2f} | ≥ {psnr.limit:.2f} | {result} |"
+            f"| {table} | {h} | {'' if state.count is None else state.count} | {state.value:.3f} | ≤ {state.limit:.3f} "
+            f"| {psnr.value:.2f} | ≥ {psnr.limit:.2f} | {result} |"
         )
     return "\n".join(lines)

@@ -27,7 +27,7 @@ from dreamsim.model.checkpoint import Checkpoint, check_fit, load_checkpoint, lo
 from dreamsim.stats import plus_minus
 from dreamsim.tasks import Task, list_tasks, load_task, real_spaces
 from dreamsim.training.evaluation import fidelity, fidelity_table
-from dreamsim.validation.checks import Check, checks_markdown, fidelity_checks
+from dreamsim.validation.checks import Check, checks_markdown, fidelity_checks, unchecked_horizons
 from dreamsim.validation.matched import METRICS, Rollout, check_settings, horizon_curves, matched_rollouts
 from dreamsim.validation.transfer import transfer_gap
 
@@ -133,6 +133,7 @@ def validate(
             "passed": all(c.passed for c in checks),
             "max_state_error_ratio": task.max_state_error_ratio,
             "min_psnr_gain": task.min_psnr_gain,
+            "unchecked_horizons": unchecked_horizons(task, checks),
             "items": [{**asdict(c), "passed": c.passed} for c in checks],
         },
         "matched": {"starts": cfg.starts, "behaviour": "policy" if policy else "random", "curves": curves},
