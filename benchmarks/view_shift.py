@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=6, help="random-action episodes to take start states from")
     parser.add_argument("--starts", type=int, default=5, help="start states per episode")
     args = parser.parse_args()
+    if min(args.episodes, args.starts) < 1:
+        parser.error("--episodes and --starts must be at least 1")
     card = load_task(args.task)
     model = load_for_task(card, None, torch.device("cpu")).model.eval()
     std = model.state_std.numpy()
