@@ -70,7 +70,7 @@ def _tune_decoder(args: argparse.Namespace) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from dreamsim.validation.checks import Check, describe
-    from dreamsim.validation.report import ValidateConfig, validate
+    from dreamsim.validation.report import REPORT_FILES, ValidateConfig, validate
 
     config = ValidateConfig(
         policy=args.policy,
@@ -83,7 +83,8 @@ def _validate(args: argparse.Namespace) -> int:
     )
     path = validate(args.target, args.out, config)
     print(path.read_text())
-    print(f"report written to {path.parent} (report.md, errors.png, rollouts.mp4, report.json)")
+    written = sorted(f.name for f in path.parent.iterdir() if f.name in REPORT_FILES)
+    print(f"report written to {path.parent} ({', '.join(written)})")
     items = json.loads((path.parent / "report.json").read_text())["checks"]["items"]
     failed = [Check(**{f.name: item[f.name] for f in fields(Check)}) for item in items if not item["passed"]]
     if failed:
@@ -271,12 +272,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="task name (its shipped checkpoint) or a checkpoint folder")
     p.add_argument("--policy", help="SB3 policy .zip to validate beside random actions")
     p.add_argument("--episodes", help="folder of held-out real episodes for the open-loop fidelity table")
-    p.add_argument("--starts", type=int, default=16, help="matched real start states")
-    p.add_argument("--horizon", type=int, default=50, help="steps rolled from each start")
-    p.add_argument("--transfer-episodes", type=int, default=10, help="paired episodes for the transfer gap")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--starts", type=int, default=16, help="matched real start states (default: 16)")
+    p.add_argument(
+        "--horizon",
+        type=int,
+        default=50,
+        help="steps rolled from each start, fewer where the real episode terminates; the card's horizons past "
+        "it go unchecked (default: 50)",
+    )
+    p.add_argument("--transfer-episodes", type=int, default=10, help="paired episodes for the transfer gap (default: 10)")
+    p.add_argument("--seed", type=int, default=0, help="(default: 0)")
     p.add_argument("--out", help="report folder (default: reports/<task>)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when a check against the task card fails")
     p.set_defaults(func=_validate)
 

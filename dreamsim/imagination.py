@@ -82,6 +82,8 @@ def load_policy(path: str | Path, task: str | Task | None = None) -> Any:
     import zipfile
 
     path = Path(path)
+    if (path / "policy.zip").is_file():  # a recipe's run folder
+        raise FileNotFoundError(f"{path} is a run folder, not a policy: did you mean {path / 'policy.zip'}?")
     if not path.is_file():
         raise FileNotFoundError(f"no policy at {path}: train one with `python agents/sac_in_dream.py` (it writes policy.zip)")
     try:

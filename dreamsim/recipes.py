@@ -63,7 +63,8 @@ def result_line(summary: dict[str, Any]) -> str:
 
 # The command line's help for each option; the defaults come from the recipe's ``Args``.
 _HELP = {
-    "steps": "DreamSim steps over all envs",
+    "steps": "DreamSim steps over all envs, rounded up as SB3 does to whole rollouts "
+    "(SAC: one step of every env; PPO: n_steps of each)",
     "num_envs": "imagined episodes run side by side",
     "obs_mode": "what the policy observes: the state, the frame (pixels, SB3's CnnPolicy) or both (dict)",
     "eval_every": "DreamSim steps between real evaluations",

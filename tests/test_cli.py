@@ -34,7 +34,8 @@ def test_collect_train_resume_validate_from_the_command_line(tmp_path, capsys, m
     # Random actions reach the card's horizons 1 and 5, the held-out episodes all four; two checks each.
     assert checks["passed"] and len(checks["items"]) == 2 * (2 + 4)
     assert "12 of 12 passed" in (report / "report.md").read_text()
-    capsys.readouterr()
+    assert checks["unchecked_horizons"] == {"matched, random actions": [15, 50]}
+    assert "(errors.png, fidelity.json, fidelity.md, report.json, report.md, rollouts.mp4)" in capsys.readouterr().out
     monkeypatch.setattr(report_module, "load_task", lambda name: replace(card, max_state_error_ratio=1e-9, min_psnr_gain=1e9))
     quick = ["--starts", "1", "--horizon", "1", "--transfer-episodes", "2", "--out", str(tmp_path / "strict")]
     assert main(["validate", str(run / "checkpoint"), *quick]) == 0  # the report is the product

@@ -196,6 +196,10 @@ def test_load_policy_refuses_other_algorithms(tmp_path):
     wrong = r"state observations and actions of shapes \(3,\), \(1,\); reacher's are \(10,\), \(2,\): pass a policy"
     with pytest.raises(ValueError, match=wrong):
         load_policy(tmp_path / "pendulum.zip", "reacher")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "pendulum.zip").rename(tmp_path / "run" / "policy.zip")
+    with pytest.raises(FileNotFoundError, match="is a run folder, not a policy: did you mean .*policy.zip"):
+        load_policy(tmp_path / "run")
 
 
 def test_agent_trained_in_imagination_beats_random_in_the_real_world(dot_run):

@@ -206,6 +206,8 @@ def test_bad_input_raises_a_clear_error(tiny_checkpoint):
         gym.make("DreamSim-v0", task="walker")
     with pytest.raises(ValueError, match="trained for task 'reacher'"):
         gym.make("DreamSim/Hopper-v0", checkpoint=tiny_checkpoint)
+    with pytest.raises(FileNotFoundError, match="is a run folder, not a checkpoint: did you mean .*checkpoint"):
+        gym.make("DreamSim-v0", checkpoint=tiny_checkpoint.parent)
 
 
 def test_bf16_precision_runs_and_stays_close(tiny_checkpoint):

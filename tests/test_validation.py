@@ -9,7 +9,7 @@ from dreamsim.data.collect import run_episode
 from dreamsim.planning.objectives import step_physics
 from dreamsim.tasks import load_task, make_real
 from dreamsim.training.evaluation import PSNR_MAX, psnr, ssim
-from dreamsim.validation.checks import checks_markdown, describe, fidelity_checks
+from dreamsim.validation.checks import checks_markdown, describe, fidelity_checks, unchecked_horizons
 from dreamsim.validation.demo import run_demo
 from dreamsim.validation.matched import Rollout, horizon_curves, matched_rollouts
 from dreamsim.validation.report import ValidateConfig, validate
@@ -110,8 +110,12 @@ def test_checks_hold_each_horizon_to_the_cards_thresholds():
         ("held-out open-loop", 1, "state_error"): (0.5, True),
         ("held-out open-loop", 1, "psnr"): (22.0, False),
     }
-    text = checks_markdown(task, checks)
-    assert "3 of 6 passed" in text and "Not checked: horizon 9" in text and "| matched, random actions | 1 | 4 |" in text
+    unchecked = unchecked_horizons(task, {"random": curve}, heldout)
+    assert unchecked == {"matched, random actions": [9], "held-out open-loop": [2, 9]}
+    text = checks_markdown(task, checks, unchecked)
+    assert "3 of 6 passed, two per row" in text and "| matched, random actions | 1 | 4 |" in text
+    assert "Not checked: matched, random actions at horizon 9, which no rollout reached" in text
+    assert "Not checked: held-out open-loop at horizon 2, 9, which the held-out episodes are too short for." in text
     assert "| matched, random actions | 2 | 3 | 0.600 | ≤ 0.500 | 35.00 | ≥ 35.50 | fail: state, frame |" in text
     assert "| held-out open-loop | 1 |  | 0.500 | ≤ 0.500 | 20.00 | ≥ 22.00 | fail: frame |" in text
     assert describe(checks[2]) == "matched, random actions, h=2, state error 0.600 > 0.500"

@@ -130,6 +130,8 @@ def test_partial_reset_keeps_the_other_envs(tiny_checkpoint):
     sim = BatchSim("reacher", 3, checkpoint=tiny_checkpoint, device="cpu")
     sim.seed([0, 1, 2])
     sim.reset()
+    with pytest.raises(TypeError, match="torch.as_tensor"):
+        sim.step(np.zeros((3, 2), np.float32))
     sim.step(torch.zeros(3, 2))
     before = sim.state
     sim.reset([2, 0])

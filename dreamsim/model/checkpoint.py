@@ -141,6 +141,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     _restore_interrupted(path)
     file = path / "config.json"
     if not file.is_file():
+        if (path / "checkpoint" / "config.json").is_file():  # a run folder, as `dreamsim train --out` writes
+            raise FileNotFoundError(f"{path} is a run folder, not a checkpoint: did you mean {path / 'checkpoint'}?")
         where = "" if path.is_absolute() else f", relative to {Path.cwd()}"
         raise FileNotFoundError(
             f"no checkpoint at {path} (config.json missing{where}): pass the folder that holds "

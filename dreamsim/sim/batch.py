@@ -186,6 +186,11 @@ class BatchSim:
         ``(obs, reward, terminated, truncated, info)``; no autoreset: each view resets its own way."""
         if self.state is None:
             raise RuntimeError("call reset() before step()")
+        if not isinstance(actions, torch.Tensor):
+            raise TypeError(
+                f"BatchSim.step takes a torch tensor, got {type(actions).__name__}: pass "
+                "torch.as_tensor(actions, device=sim.device), or use gym.make_vec for numpy actions"
+            )
         if tuple(actions.shape) != (self.num_envs, *self.action_space.shape):
             raise ValueError(f"actions have shape {tuple(actions.shape)}, expected {(self.num_envs, *self.action_space.shape)}")
         self.state, obs, reward, terminated, truncated, info = self.core.transition(self.state, actions)

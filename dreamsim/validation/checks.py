@@ -57,9 +57,16 @@ def fidelity_checks(task: Task, curves: dict[str, dict[str, list[float]]], heldo
     return checks
 
 
-def unchecked_horizons(task: Task, checks: list[Check]) -> list[int]:
-    """The card's horizons no table reached (rollouts shorter than them, or ended before)."""
-    return [h for h in task.horizons if h not in {c.horizon for c in checks}]
+def unchecked_horizons(
+    task: Task, curves: dict[str, dict[str, list[float]]], heldout: dict[str, Any] | None = None
+) -> dict[str, list[int]]:
+    """Per table (arguments as for :func:`fidelity_checks`), the card's horizons it has no numbers
+    for: matched rollouts are at most ``--horizon`` steps long and stop where the real episode
+    terminates; held-out episodes may be shorter than a horizon."""
+    missing = {f"matched, {s} actions": [h for h in task.horizons if h > len(c["horizon"])] for s, c in curves.items()}
+    if heldout is not None:
+        missing["held-out open-loop"] = [h for h in task.horizons if f"open_loop/{h}/psnr" not in heldout]
+    return {table: horizons for table, horizons in missing.items() if horizons}
 
 
 def describe(check: Check) -> str:
@@ -69,19 +76,27 @@ def describe(check: Check) -> str:
     return f"{check.table}, h={check.horizon}, {name} {check.value:.3f} {relation} {check.limit:.3f}"
 
 
-def checks_markdown(task: Task, checks: list[Check]) -> str:
-    """The report's verdict: how many checks passed, and a row per table and horizon (``n``: the
-    matched rollouts still running there, on which the means rest)."""
+def checks_markdown(task: Task, checks: list[Check], unchecked: dict[str, list[int]] | None = None) -> str:
+    """The report's verdict: how many checks passed, and a row per table and horizon holding its two
+    checks (``n``: the matched rollouts still running there, on which the means rest). ``unchecked``:
+    :func:`unchecked_horizons`."""
     passed = sum(c.passed for c in checks)
     lines = [
         "## Checks against the task card",
         "",
-        f"{passed} of {len(checks)} passed. A check passes where DreamSim's state error is at most "
+        f"{passed} of {len(checks)} passed, two per row: DreamSim's state error must be at most "
         f"{task.max_state_error_ratio:g} x copy-last's, and its frame PSNR at least copy-last's "
         f"{task.min_psnr_gain:+g} dB (`[validate]` in `envs/{task.name}.toml`).",
     ]
-    if missing := unchecked_horizons(task, checks):
-        lines.append(f"Not checked: horizon {', '.join(map(str, missing))}, which no rollout reached (see `--horizon`).")
+    for table, horizons in (unchecked or {}).items():
+        lines.append(
+            f"Not checked: {table} at horizon {', '.join(map(str, horizons))}, which "
+            + (
+                "the held-out episodes are too short for."
+                if table == "held-out open-loop"
+                else "no rollout reached (they run at most `--horizon` steps and stop where the real episode terminates)."
+            )
+        )
     lines += [
         "",
         "| from | horizon | n | state error | limit | PSNR (dB) | limit | result |",
