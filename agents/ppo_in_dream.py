@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dreamsim.recipes import RecipeArgs, command_line, run_recipe
+from dreamsim.recipes import RecipeArgs, command_line, result_line, run_recipe
 
 
 @dataclass(frozen=True)
@@ -31,4 +31,4 @@ def main(args: Args) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    command_line(Args, main, __doc__ or "")
+    print(result_line(command_line(Args, main, __doc__ or "")))

@@ -1,7 +1,7 @@
 """What the ``agents/`` recipes share: their arguments as a dataclass, the run, and the command line.
 
 A recipe file holds ``Args`` (a ``RecipeArgs`` with its algorithm and budget) and ``main(args) ->
-summary``; run as a script, it calls ``command_line(Args, main, __doc__)``.
+summary``; run as a script, it prints ``result_line(command_line(Args, main, __doc__))``.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _parser(cls: type[RecipeArgs], doc: str) -> argparse.ArgumentParser:
 
 def command_line(cls: type[A], main: Callable[[A], dict[str, Any]], doc: str, argv: list[str] | None = None) -> dict[str, Any]:
     """Run a recipe as a script: ``<task> --steps ... --out ...`` (the defaults are ``cls``'s) into
-    ``main``, then print its result line; bad settings end as usage errors (exit status 2), as
+    ``main``, and return its summary; bad settings end as usage errors (exit status 2), as
     ``dreamsim`` commands do."""
     parser = _parser(cls, doc)
     args = replace(cls(), **vars(parser.parse_args(argv)))
@@ -113,5 +113,4 @@ def command_line(cls: type[A], main: Callable[[A], dict[str, Any]], doc: str, ar
         summary = main(args)
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
-    print(result_line(summary))
     return summary

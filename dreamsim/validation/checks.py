@@ -88,9 +88,11 @@ def checks_markdown(task: Task, checks: list[Check], unchecked: dict[str, list[i
         f"{task.max_state_error_ratio:g} x copy-last's, and its frame PSNR at least copy-last's "
         f"{task.min_psnr_gain:+g} dB (`[validate]` in `envs/{task.name}.toml`).",
     ]
+    if unchecked:
+        lines.append("")
     for table, horizons in (unchecked or {}).items():
         lines.append(
-            f"Not checked: {table} at horizon {', '.join(map(str, horizons))}, which "
+            f"- Not checked: {table} at horizon {', '.join(map(str, horizons))}, which "
             + (
                 "the held-out episodes are too short for."
                 if table == "held-out open-loop"
