@@ -72,7 +72,8 @@ def test_demo_trains_an_agent_and_writes_the_validation_report(tiny_checkpoint, 
     with pytest.raises(ValueError, match="agent_steps must be 0 .* got -5"):
         run_demo("reacher", tmp_path / "bad", checkpoint=tiny_checkpoint, agent_steps=-5)
     assert not (tmp_path / "bad").exists()
-    report = run_demo("reacher", tmp_path, checkpoint=tiny_checkpoint, agent_steps=64, episodes=2, starts=2)
+    args = ["--checkpoint", str(tiny_checkpoint), "--agent-steps", "64", "--episodes", "2", "--starts", "2"]
+    assert main(["demo", "reacher", "--out", str(tmp_path), *args]) == 0
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["machine"]["cpu_count"] >= 1  # what the numbers were measured on
     agent = data["agent"]
@@ -84,7 +85,8 @@ def test_demo_trains_an_agent_and_writes_the_validation_report(tiny_checkpoint, 
     assert set(data["matched"]["curves"]) == set(data["transfer"]) == {"random", "policy"}
     assert data["matched"]["behaviour"] == "policy"
     assert (tmp_path / "rollouts.mp4").stat().st_size > 1000
-    text = report.read_text()
+    text = (tmp_path / "report.md").read_text()
+    assert data["checkpoint"] == str(tiny_checkpoint)
     assert "SAC trained in DreamSim only" in text and "| policy |" in text
 
 

@@ -202,7 +202,8 @@ def load_for_task(task: Task, checkpoint: str | Path | None, device: torch.devic
         raise FileNotFoundError(
             f"no shipped checkpoint for task {task.name!r} (looked in {path}): train one with "
             f"`dreamsim collect {task.name}` and `dreamsim train {task.name}`, then pass "
-            f"checkpoint='runs/{task.name}/checkpoint'"
+            f"runs/{task.name}/checkpoint (--checkpoint on the command line, validate's first argument, "
+            f"checkpoint= in Python)"
         )
     return load_checkpoint(path, device, task=task.name)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Sizes and loss weights of the world model (DreamerV3-style RSSM, see DESIGN.md)."""
+    """Sizes and loss weights of the world model (a DreamerV3-style RSSM; README lists where it departs from DreamerV3)."""
 
     state_dim: int
     action_dim: int

@@ -86,7 +86,7 @@ def checks_markdown(task: Task, checks: list[Check], unchecked: dict[str, list[i
         "",
         f"{passed} of {len(checks)} passed, two per row: DreamSim's state error must be at most "
         f"{task.max_state_error_ratio:g} x copy-last's, and its frame PSNR at least copy-last's "
-        f"{task.min_psnr_gain:+g} dB (`[validate]` in `envs/{task.name}.toml`).",
+        f"{task.min_psnr_gain:+g} dB (`[validate]` in the {task.name} task card).",
     ]
     if unchecked:
         lines.append("")
