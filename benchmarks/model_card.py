@@ -48,8 +48,10 @@ def _training(task: Task, record: dict[str, Any], loop: dict[str, Any] | None) -
     """Training bullets of a checkpoint from its record (``config.json`` less the model): those of
     the checkpoint it started from (``--init``), then its own run, then its decoder tunings."""
     training = record["training"]
-    if "init" in record:
-        head = _training(task, record["init"], loop)
+    if "init" in record and loop is not None:  # `dreamsim loop --init`: the start model was not the loop's
+        head = _training(task, record["init"], None) + _loop_recipe(task, loop, init=True)[1]
+    elif "init" in record:
+        head = _training(task, record["init"], None)
         command = _train_command(task, training, " --init <the model above>")
         head += f"- Then the whole model, from the model above:\n  {command}: "
     else:
@@ -63,8 +65,9 @@ def _training(task: Task, record: dict[str, Any], loop: dict[str, Any] | None) -
     )
 
 
-def _loop_recipe(task: Task, loop: dict[str, Any]) -> tuple[str, str]:
-    """Data and training bullets of a model trained by `dreamsim loop` (from its ``loop.json``)."""
+def _loop_recipe(task: Task, loop: dict[str, Any], init: bool = False) -> tuple[str, str]:
+    """Data and training bullets of a model trained by `dreamsim loop` (from its ``loop.json``);
+    ``init``: the loop started from another model (``--init``), whose bullets come first."""
     c, t = loop["config"], loop["config"]["train"]
     history = loop["history"]
     data = (
@@ -73,9 +76,11 @@ def _loop_recipe(task: Task, loop: dict[str, Any]) -> tuple[str, str]:
         f"(std {c['noise']} of the action box's half-width), {len(history)} iterations.\n"
     )
     train = (
-        f"- `dreamsim loop {task.name} --iterations {len(history)} --initial-steps {c['initial_steps']} "
+        f"- {'Then, from the model above, ' if init else ''}"
+        f"`dreamsim loop {task.name} --iterations {len(history)} --initial-steps {c['initial_steps']} "
         f"--collect-steps {c['collect_steps']}\n  --model-steps {t['steps']} --agent-steps {c['agent_steps']} "
-        f"--eval-episodes {c['eval_episodes']} --lr {t['lr']} --seed {c['seed']}`:\n  the world model trains "
+        f"--eval-episodes {c['eval_episodes']} --lr {t['lr']} --seed {c['seed']}"
+        f"{' --init <the model above>' if init else ''}`:\n  the world model trains "
     )
     return data, train
 
@@ -131,6 +136,10 @@ def card(
     horizons = tuple(h for h in task.horizons if f"open_loop/{h}/psnr" in fid)
     notes = "".join(f"- {note}\n" for note in data_notes)
     data = (_random_recipe(task, root["training"]) if loop is None else _loop_recipe(task, loop))[0]
+    if loop is not None and "init" in config:  # the loop's data came on top of its start model's
+        start = _random_recipe(task, root["training"])[0].removeprefix("- Uniform random policy: ")
+        steps = root["training"]["real_steps"]
+        data = f"- The loop's start model: {steps:,} steps (its training split) of a uniform random policy: {start}{data}"
     first_state = "from the first observation" if model.get("deter_from_obs") else "zeros (an older checkpoint)"
     frame = "blends with the real start frame" if model.get("frame_reference") else "draws from the latent alone"
     missed = "".join(f"\n{textwrap.fill(note, 105, break_on_hyphens=False)}\n" for note in fidelity_notes)

@@ -59,7 +59,8 @@ def test_card_of_a_stopped_run_names_the_steps_it_holds(model_card, folder: Path
     assert f"`dreamsim train reacher --steps {held} --lr" in text and " --batch-size 32" in text
 
 
-def test_card_of_a_loop_model_names_the_loop_and_its_returns(model_card, folder: Path):
+def _loop() -> dict:
+    """A two-iteration `loop.json`."""
     history = [
         {
             "iteration": 0,
@@ -91,7 +92,11 @@ def test_card_of_a_loop_model_names_the_loop_and_its_returns(model_card, folder:
         "seed": 3,
         "train": train,
     }
-    text = model_card.card(folder, loop={"task": "reacher", "history": history, "config": config})
+    return {"task": "reacher", "history": history, "config": config}
+
+
+def test_card_of_a_loop_model_names_the_loop_and_its_returns(model_card, folder: Path):
+    text = model_card.card(folder, loop=_loop())
     assert "dreamsim loop reacher --iterations 2 --initial-steps 1000 --collect-steps 500" in text
     assert "--model-steps 10 --agent-steps 500 --eval-episodes 5 --lr 0.001 --seed 3" in text
     assert "Uniform random policy" not in text and "dreamsim train" not in text
@@ -126,3 +131,20 @@ def test_card_of_a_model_trained_on_from_another_lists_both_runs(model_card, fol
     later = text.index(f"Then the whole model, from the model above:\n  {then}")
     assert text.index(f"`dreamsim train reacher --steps {first}") < later
     assert text.count("Uniform random policy") == 1
+
+
+def test_card_of_a_loop_from_another_model_lists_both(model_card, folder, reacher_episodes, tmp_path):
+    from dreamsim.training import TrainConfig, train
+
+    config = TrainConfig(steps=2, batch_size=2, seq_len=5, eval_every=100, eval_episodes=1, init=str(folder))
+    train("reacher", reacher_episodes, tmp_path / "run", config)  # as `dreamsim loop --init` trains it
+    started = tmp_path / "run" / "checkpoint"
+    shutil.copy(folder / "fidelity.json", started)
+    text = model_card.card(started, loop=_loop())
+    first = json.loads((folder / "config.json").read_text())["training"]
+    data, training = text.index("## Data"), text.index("## Training")
+    assert text.index(f"The loop's start model: {first['real_steps']:,} steps", data) < text.index("Collected by `dreamsim loop`")
+    assert text.index(f"`dreamsim train reacher --steps {first['steps']}", training) < text.index(
+        "Then, from the model above, `dreamsim loop reacher --iterations 2"
+    )
+    assert "--seed 3 --init <the model above>`" in text and "dreamsim train reacher --init" not in text
