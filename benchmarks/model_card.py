@@ -26,10 +26,14 @@ from dreamsim.tasks import Task, load_task
 from dreamsim.training import TrainConfig, fidelity_table
 
 
+def _random_collection(task: Task) -> str:
+    """The command that collected a shipped model's random data."""
+    return f"`dreamsim collect {task.name} --steps {task.collect_steps} --workers 2 --seed 1`"
+
+
 def _random_recipe(task: Task, training: dict[str, Any]) -> tuple[str, str]:
     """Data and training bullets of a model trained by `dreamsim train` on random data."""
-    data = f"- Uniform random policy: `dreamsim collect {task.name} --steps {task.collect_steps} --workers 2 --seed 1`.\n"
-    return data, f"- {_train_command(task, training)}: "
+    return f"- Uniform random policy: {_random_collection(task)}.\n", f"- {_train_command(task, training)}: "
 
 
 def _train_command(task: Task, training: dict[str, Any], init: str = "") -> str:
@@ -137,9 +141,9 @@ def card(
     notes = "".join(f"- {note}\n" for note in data_notes)
     data = (_random_recipe(task, root["training"]) if loop is None else _loop_recipe(task, loop))[0]
     if loop is not None and "init" in config:  # the loop's data came on top of its start model's
-        start = _random_recipe(task, root["training"])[0].removeprefix("- Uniform random policy: ")
         steps = root["training"]["real_steps"]
-        data = f"- The loop's start model: {steps:,} steps (its training split) of a uniform random policy: {start}{data}"
+        start = f"{steps:,} steps (its training split) of a uniform random policy: {_random_collection(task)}"
+        data = f"- The loop's start model: {start}.\n{data}"
     first_state = "from the first observation" if model.get("deter_from_obs") else "zeros (an older checkpoint)"
     frame = "blends with the real start frame" if model.get("frame_reference") else "draws from the latent alone"
     missed = "".join(f"\n{textwrap.fill(note, 105, break_on_hyphens=False)}\n" for note in fidelity_notes)

@@ -14,6 +14,8 @@ from typing import Any
 
 from dreamsim.tasks import Task
 
+HELDOUT = "held-out open-loop"  # the table of the held-out episodes' open-loop rows
+
 
 @dataclass(frozen=True)
 class Check:
@@ -53,7 +55,7 @@ def fidelity_checks(task: Task, curves: dict[str, dict[str, list[float]]], heldo
                 checks += _pair(task, f"matched, {source} actions", h, values, int(curve["count"][h - 1]))
     for h in task.horizons:
         if heldout is not None and f"open_loop/{h}/psnr" in heldout:
-            checks += _pair(task, "held-out open-loop", h, {k: heldout[f"open_loop/{h}/{k}"] for k in keys})
+            checks += _pair(task, HELDOUT, h, {k: heldout[f"open_loop/{h}/{k}"] for k in keys})
     return checks
 
 
@@ -65,7 +67,7 @@ def unchecked_horizons(
     terminates; held-out episodes may be shorter than a horizon."""
     missing = {f"matched, {s} actions": [h for h in task.horizons if h > len(c["horizon"])] for s, c in curves.items()}
     if heldout is not None:
-        missing["held-out open-loop"] = [h for h in task.horizons if f"open_loop/{h}/psnr" not in heldout]
+        missing[HELDOUT] = [h for h in task.horizons if f"open_loop/{h}/psnr" not in heldout]
     return {table: horizons for table, horizons in missing.items() if horizons}
 
 
@@ -95,7 +97,7 @@ def checks_markdown(task: Task, checks: list[Check], unchecked: dict[str, list[i
             f"- Not checked: {table} at horizon {', '.join(map(str, horizons))}, which "
             + (
                 "the held-out episodes are too short for."
-                if table == "held-out open-loop"
+                if table == HELDOUT
                 else "no rollout reached (they run at most `--horizon` steps and stop where the real episode terminates)."
             )
         )
