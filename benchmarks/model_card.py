@@ -4,6 +4,8 @@
     python benchmarks/model_card.py assets/reacher
     python benchmarks/model_card.py assets/hopper --loop runs/loop-hopper/loop.json   # a `dreamsim loop` model
     python benchmarks/model_card.py assets/halfcheetah --fidelity-note "..."   # what the table's numbers miss
+    python benchmarks/model_card.py assets/hopper --loop runs/loop-hopper/loop.json --start-loop <loop.json>
+        # a loop run with --init from a model that another loop trained
 
 Every number in the card comes from those files; the collection commands are the recipe the
 shipped checkpoints were made with (the task card's step count, seed 1; held-out: seed 2), or the
@@ -48,14 +50,15 @@ def _train_command(task: Task, training: dict[str, Any], init: str = "") -> str:
     return command
 
 
-def _training(task: Task, record: dict[str, Any], loop: dict[str, Any] | None) -> str:
+def _training(task: Task, record: dict[str, Any], loop: dict[str, Any] | None, start_loop: dict[str, Any] | None) -> str:
     """Training bullets of a checkpoint from its record (``config.json`` less the model): those of
-    the checkpoint it started from (``--init``), then its own run, then its decoder tunings."""
+    the checkpoint it started from (``--init``; ``start_loop`` when a loop trained that one), then its
+    own run, then its decoder tunings."""
     training = record["training"]
     if "init" in record and loop is not None:  # `dreamsim loop --init`: the start model was not the loop's
-        head = _training(task, record["init"], None) + _loop_recipe(task, loop, init=True)[1]
+        head = _training(task, record["init"], start_loop, None) + _loop_recipe(task, loop, init=True)[1]
     elif "init" in record:
-        head = _training(task, record["init"], None)
+        head = _training(task, record["init"], None, None)
         command = _train_command(task, training, " --init <the model above>")
         head += f"- Then the whole model, from the model above:\n  {command}: "
     else:
@@ -74,11 +77,7 @@ def _loop_recipe(task: Task, loop: dict[str, Any], init: bool = False) -> tuple[
     ``init``: the loop started from another model (``--init``), whose bullets come first."""
     c, t = loop["config"], loop["config"]["train"]
     history = loop["history"]
-    data = (
-        f"- Collected by `dreamsim loop`: {c['initial_steps']:,} steps of a uniform random policy, then\n"
-        f"  {c['collect_steps']:,} steps per iteration by the loop's {c['algo'].upper()} agent with Gaussian noise "
-        f"(std {c['noise']} of the action box's half-width), {len(history)} iterations.\n"
-    )
+    data = f"- Collected by `dreamsim loop`: {_loop_data(loop)}.\n"
     train = (
         f"- {'Then, from the model above, ' if init else ''}"
         f"`dreamsim loop {task.name} --iterations {len(history)} --initial-steps {c['initial_steps']} "
@@ -87,6 +86,16 @@ def _loop_recipe(task: Task, loop: dict[str, Any], init: bool = False) -> tuple[
         f"{' --init <the model above>' if init else ''}`:\n  the world model trains "
     )
     return data, train
+
+
+def _loop_data(loop: dict[str, Any]) -> str:
+    """What a loop collected, in words."""
+    c = loop["config"]
+    return (
+        f"{c['initial_steps']:,} steps of a uniform random policy, then\n"
+        f"  {c['collect_steps']:,} steps per iteration by the loop's {c['algo'].upper()} agent with Gaussian noise "
+        f"(std {c['noise']} of the action box's half-width), {len(loop['history'])} iterations"
+    )
 
 
 def _decoder_tuning(task: Task, records: list[dict[str, Any]]) -> str:
@@ -127,7 +136,10 @@ def card(
     data_notes: tuple[str, ...] = (),
     loop: dict[str, Any] | None = None,
     fidelity_notes: tuple[str, ...] = (),
+    start_loop: dict[str, Any] | None = None,
 ) -> str:
+    """The card's text; ``loop``: the loop.json of the `dreamsim loop` that trained the model, and
+    ``start_loop`` that of the loop that trained its start model (``--init``), if a loop did."""
     config = json.loads((folder / "config.json").read_text())
     fid = json.loads((folder / "fidelity.json").read_text())
     task = load_task(config["task"])
@@ -142,7 +154,10 @@ def card(
     data = (_random_recipe(task, root["training"]) if loop is None else _loop_recipe(task, loop))[0]
     if loop is not None and "init" in config:  # the loop's data came on top of its start model's
         steps = root["training"]["real_steps"]
-        start = f"{steps:,} steps (its training split) of a uniform random policy: {_random_collection(task)}"
+        if start_loop is None:
+            start = f"{steps:,} steps (its training split) of a uniform random policy: {_random_collection(task)}"
+        else:
+            start = f"{steps:,} steps (its training split), collected by its own `dreamsim loop`:\n  {_loop_data(start_loop)}"
         data = f"- The loop's start model: {start}.\n{data}"
     first_state = "from the first observation" if model.get("deter_from_obs") else "zeros (an older checkpoint)"
     frame = "blends with the real start frame" if model.get("frame_reference") else "draws from the latent alone"
@@ -165,7 +180,7 @@ World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name 
 {data}{notes}- Start states shipped: `start_states.npz` (real reset observations with their MuJoCo qpos/qvel).
 
 ## Training
-{_training(task, config, loop)}
+{_training(task, config, loop, start_loop)}
 ## Fidelity on held-out real episodes
 {fid["episodes"]} episodes ({fid["real_steps"]:,} steps) collected separately with another seed
 (`dreamsim collect {task.name} --steps 5000 --seed 2 --out episodes/{task.name}-heldout`), scored by
@@ -190,7 +205,13 @@ if __name__ == "__main__":
         "--fidelity-note", action="append", default=[], help="a paragraph under the fidelity table: what its numbers miss"
     )
     parser.add_argument("--loop", type=Path, help="loop.json of the `dreamsim loop` run that trained the model")
+    parser.add_argument(
+        "--start-loop", type=Path, help="with --loop, for a loop run with --init: loop.json of the loop behind its start model"
+    )
     args = parser.parse_args()
-    loop = json.loads(args.loop.read_text()) if args.loop else None
-    write_text(args.folder / "MODEL_CARD.md", card(args.folder, tuple(args.data_note), loop, tuple(args.fidelity_note)))
+    if args.start_loop and not args.loop:
+        parser.error("--start-loop describes where a loop's start model came from: pass the model's own --loop too")
+    loop, start_loop = (json.loads(path.read_text()) if path else None for path in (args.loop, args.start_loop))
+    text = card(args.folder, tuple(args.data_note), loop, tuple(args.fidelity_note), start_loop)
+    write_text(args.folder / "MODEL_CARD.md", text)
     print(f"wrote {args.folder / 'MODEL_CARD.md'}")

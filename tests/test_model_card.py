@@ -148,3 +148,21 @@ def test_card_of_a_loop_from_another_model_lists_both(model_card, folder, reache
         "Then, from the model above, `dreamsim loop reacher --iterations 2"
     )
     assert "--seed 3 --init <the model above>`" in text and "dreamsim train reacher --init" not in text
+
+
+def test_card_of_a_loop_from_a_loop_model_describes_the_first_loop(model_card, folder, reacher_episodes, tmp_path):
+    from dreamsim.training import TrainConfig, train
+
+    config = TrainConfig(steps=2, batch_size=2, seq_len=5, eval_every=100, eval_episodes=1, init=str(folder))
+    train("reacher", reacher_episodes, tmp_path / "run", config)
+    started = tmp_path / "run" / "checkpoint"
+    shutil.copy(folder / "fidelity.json", started)
+    first_loop = _loop()
+    first_loop["config"] |= {"initial_steps": 4000, "seed": 7}
+    text = model_card.card(started, loop=_loop(), start_loop=first_loop)
+    data, training = text.index("## Data"), text.index("## Training")
+    start = text.index("The loop's start model:", data)
+    assert text.index("collected by its own `dreamsim loop`:\n  4,000 steps of a uniform random policy", start) < training
+    assert "Uniform random policy" not in text and "dreamsim train" not in text
+    first = text.index("`dreamsim loop reacher --iterations 2 --initial-steps 4000", training)
+    assert first < text.index("Then, from the model above, `dreamsim loop reacher --iterations 2 --initial-steps 1000")
