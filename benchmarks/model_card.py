@@ -89,13 +89,17 @@ def _loop_recipe(task: Task, loop: dict[str, Any], init: bool = False) -> tuple[
 
 
 def _loop_data(loop: dict[str, Any]) -> str:
-    """What a loop collected, in words."""
+    """What a loop collected, in words: random steps for iteration 0, the agent's in each later one."""
     c = loop["config"]
-    return (
-        f"{c['initial_steps']:,} steps of a uniform random policy, then\n"
-        f"  {c['collect_steps']:,} steps per iteration by the loop's {c['algo'].upper()} agent with Gaussian noise "
-        f"(std {c['noise']} of the action box's half-width), {len(loop['history'])} iterations"
-    )
+    later = len(loop["history"]) - 1
+    text = f"{c['initial_steps']:,} steps of a uniform random policy"
+    if later:
+        iterations = "iteration 1" if later == 1 else f"each of iterations 1 {'and' if later == 2 else 'to'} {later}"
+        text += (
+            f", then\n  {c['collect_steps']:,} steps in {iterations} "
+            f"by the loop's {c['algo'].upper()} agent with Gaussian noise (std {c['noise']} of the action box's half-width)"
+        )
+    return text
 
 
 def _decoder_tuning(task: Task, records: list[dict[str, Any]]) -> str:

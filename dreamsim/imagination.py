@@ -39,7 +39,7 @@ FRAME_BUFFER = 100_000
 POLICIES = {"state": "MlpPolicy", "pixels": "CnnPolicy", "dict": "MultiInputPolicy"}
 # A setting that only this algorithm saves tells which one wrote a zip: the policy class does not,
 # as PPO's ``MlpPolicy`` lives in SB3's common module.
-_SAVED_ONLY_BY = {"sac": "target_update_interval", "ppo": "clip_range"}
+_SAVED_ONLY_BY = {"sac": "target_entropy", "ppo": "clip_range"}  # DQN saves target_update_interval too
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,14 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
         seen = policy_obs_mode(previous.observation_space)
         if seen != config.obs_mode:
             raise ValueError(f"{config.init_policy} observes {seen}, not {config.obs_mode}: pass obs_mode={seen!r} to go on")
+        # A continued policy keeps the settings it was saved with; only learning_starts applies anew.
+        for key, value in config.algo_kwargs.items():
+            saved = getattr(previous, key, "no such setting")
+            if key != "learning_starts" and saved != value:
+                raise ValueError(
+                    f"{config.init_policy} was saved with {key}={saved!r}, not {value!r}: a continued policy keeps "
+                    f"its settings, so drop {key} from algo_kwargs or start a new run"
+                )
     dream = DreamSimVecEnv(
         card,
         num_envs=config.num_envs,

@@ -80,6 +80,12 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
         state = read_json(state_path, "it holds the loop's history: restore it, or start over with another --out")
     if state["task"] != card.name:
         raise ValueError(f"{out} holds a loop for {state['task']!r}, not {card.name!r}: choose another --out")
+    changed = _changed_settings(state.get("config", {}), asdict(config))
+    if changed:
+        raise ValueError(
+            f"{out} holds a loop run with other settings ({', '.join(changed)}): rerun it with the same ones "
+            "(only iterations, device and workers may change), or choose another --out"
+        )
     # Settings that would otherwise fail only after the first collection.
     resolve_device(config.device)
     resolve_device(config.train.device)
@@ -137,3 +143,23 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
         write_json(state_path, state)
     writer.close()
     return state
+
+
+# Settings a continued loop may change: its length, and where and how fast it runs. Every other one
+# shapes the iterations already done; ``train.init`` only seeds the first.
+_FREE = {"iterations", "device", "workers", "train.device", "train.init"}
+
+
+def _changed_settings(saved: dict[str, Any], asked: dict[str, Any], prefix: str = "") -> list[str]:
+    """``name: saved -> asked`` for each setting of ``asked`` that ``saved`` (an earlier run's, which may
+    lack newer settings) holds with another value."""
+    changes = []
+    for key, value in asked.items():
+        name = prefix + key
+        if name in _FREE or key not in saved:
+            continue
+        if isinstance(value, dict):
+            changes += _changed_settings(saved[key], value, f"{name}.")
+        elif saved[key] != value:
+            changes.append(f"{name}: {saved[key]!r} -> {value!r}")
+    return changes

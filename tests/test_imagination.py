@@ -15,6 +15,7 @@ from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv
 from stable_baselines3 import PPO, SAC
 
 from dreamsim.cli import main
+from dreamsim.data import EpisodeStore
 from dreamsim.imagination import FRAME_BUFFER, DreamTrainConfig, load_policy, train_in_dream
 from dreamsim.recipes import result_line
 from dreamsim.tasks import load_task
@@ -180,14 +181,20 @@ def test_a_continued_sac_agent_refills_its_replay_buffer_before_it_updates(tiny_
     assert continued.num_timesteps == 96 and continued._n_updates == updates  # 32 steps of warm-up, no update
     train_in_dream("reacher", tmp_path / "again", replace(more, steps=64), progress=False)
     assert load_policy(tmp_path / "again" / "policy.zip")._n_updates > updates  # then it learns again
+    bigger = replace(more, algo_kwargs={"learning_starts": 32, "batch_size": 64})  # not the saved 16: refused
+    with pytest.raises(ValueError, match="saved with batch_size=16, not 64: .* drop batch_size from algo_kwargs"):
+        train_in_dream("reacher", tmp_path / "bigger", bigger, progress=False)
+    assert not (tmp_path / "bigger").exists()
 
 
 def test_load_policy_refuses_other_algorithms(tmp_path):
-    from stable_baselines3 import TD3
+    from stable_baselines3 import DQN, TD3
 
     TD3("MlpPolicy", "Pendulum-v1").save(tmp_path / "td3.zip")
-    with pytest.raises(ValueError, match="another algorithm; DreamSim loads"):
-        load_policy(tmp_path / "td3.zip")
+    DQN("MlpPolicy", "CartPole-v1").save(tmp_path / "dqn.zip")  # saves target_update_interval, as SAC does
+    for other in ("td3.zip", "dqn.zip"):
+        with pytest.raises(ValueError, match="another algorithm; DreamSim loads"):
+            load_policy(tmp_path / other)
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a Stable-Baselines3 model zip"):
         load_policy(tmp_path / "junk.zip")
@@ -248,6 +255,21 @@ def test_dyna_loop_runs_resumes_and_extends(tmp_path, tensorboard_tags):
     (out / "loop.json").write_text(json.dumps({"task": "reacher", "history": history[:2]}))
     assert main([*args, *tiny, "--iterations", "3"]) == 0
     assert json.loads((out / "loop.json").read_text())["history"] == history
+
+
+def test_a_continued_loop_refuses_other_settings(tmp_path, capsys):
+    """Only the length of a loop may change when it goes on: other settings would rewrite its history."""
+    out = tmp_path / "loop"
+    args = ["loop", "reacher", "--out", str(out), "--initial-steps", "50", "--collect-steps", "50", "--iterations", "1"]
+    tiny = ["--model-steps", "2", "--agent-steps", "64", "--num-envs", "4", "--eval-episodes", "2", "--workers", "1"]
+    tiny += ["--preset", "tiny", "--batch-size", "2", "--seq-len", "4"]
+    assert main([*args, *tiny]) == 0
+    saved = (out / "loop.json").read_text()
+    assert main([*args, *tiny, "--iterations", "2", "--lr", "0.01", "--collect-steps", "100"]) == 2
+    error = capsys.readouterr().err
+    assert "other settings (collect_steps: 50 -> 100, train.lr: 0.0006 -> 0.01)" in error
+    assert "rerun it with the same ones" in error
+    assert (out / "loop.json").read_text() == saved and EpisodeStore(out / "episodes").steps() == 50
 
 
 def test_dyna_loop_starts_its_model_from_a_checkpoint(tiny_checkpoint, tmp_path):

@@ -101,6 +101,8 @@ def test_card_of_a_loop_model_names_the_loop_and_its_returns(model_card, folder:
     assert "--model-steps 10 --agent-steps 500 --eval-episodes 5 --lr 0.001 --seed 3" in text
     assert "Uniform random policy" not in text and "dreamsim train" not in text
     assert "| 1 | 1,500 | 20 | 1,000 | -12.5 ± 1.5 | -41.0 |" in text
+    # Iteration 0 collects at random, so the agent collected in one iteration of the two.
+    assert "1,000 steps of a uniform random policy, then\n  500 steps in iteration 1 by" in text
 
 
 def test_card_of_a_tuned_decoder_names_the_tuning(model_card, folder: Path, reacher_episodes: Path, tmp_path: Path):

@@ -128,3 +128,5 @@ def test_one_step_fidelity_scores_every_step_of_every_episode(tiny_checkpoint, r
     expected = float(psnr(frames[pairs], frames[pairs + 1]).mean())
     assert result["one_step/psnr_copy_last"] == pytest.approx(expected, rel=1e-5)
     assert {"open_loop/1/psnr", "open_loop/5/psnr", "cold_start/psnr"} <= set(result)
+    with pytest.raises(ValueError, match=r"no horizon in \(500,\) fits the longest held-out episode \(50 steps\)"):
+        fidelity(model, episodes, horizons=(500,))

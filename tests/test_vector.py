@@ -156,6 +156,27 @@ def test_each_env_keeps_the_real_frame_it_started_from(tiny_checkpoint, reacher_
     assert torch.equal(sim.state.reference, torch.as_tensor(ep.frames[[3, 10]]))
 
 
+def test_a_refused_reset_changes_nothing(tiny_checkpoint, never_terminates):
+    """Bad start frames raise before any seed, episode count or pending autoreset changes: the next
+    good reset and step go exactly as if the bad one had not been tried."""
+    bad = {"obs": np.zeros(10, np.float32), "frame": np.zeros((480, 480, 3), np.uint8)}
+    runs = []
+    for tried in (False, True):
+        vec = DreamSimVectorEnv(2, checkpoint=tiny_checkpoint)
+        vec.reset(seed=0)
+        for _ in range(50):  # to the time limit: both envs autoreset on the next step
+            *_, trunc, _ = vec.step(np.zeros((2, 2), np.float32))
+        assert trunc.all()
+        if tried:
+            with pytest.raises(ValueError, match="frames come from"):
+                vec.reset(seed=7, options=bad)
+        restarted, reward, *_ = vec.step(np.zeros((2, 2), np.float32))
+        assert (reward == 0).all()  # the autoreset step, still pending after the refused reset
+        runs.append((restarted, vec.reset()[0]))  # unseeded: the next start state of seed 0's envs
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_vector_reset_from_real_contexts(tiny_checkpoint, reacher_episodes):
     from dreamsim.data import EpisodeStore
 

@@ -97,7 +97,7 @@ def run(cfg: PlanBenchConfig, progress: Callable[[str], None] | None = None) -> 
         "gym_id": card.gym_id,
         "config": asdict(cfg),
         "machine": describe_machine(),
-        "device": str(resolve_device(cfg.device)),
+        "device": "cpu" if checkpoint is None else str(resolve_device(cfg.device)),  # MuJoCo rows plan on the CPU
         "rows": rows,
     }
     if checkpoint is not None:  # the model the learned rows planned with

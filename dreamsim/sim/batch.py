@@ -145,27 +145,37 @@ class BatchSim:
                 self.env_seeds[i] = _seed31(int(s))
                 self.episodes[i] = 0
 
-    def reset(self, envs: Iterable[int] | None = None, context: dict[str, Any] | None = None) -> Any:
+    def reset(
+        self, envs: Iterable[int] | None = None, context: dict[str, Any] | None = None, seeds: Iterable[int | None] | None = None
+    ) -> Any:
         """Start new episodes in ``envs`` (all when ``None``); returns their observations, rows in
         the order of ``envs``. ``context`` (``obs (n, D)``, uint8 ``frame (n, H, W, 3)``, or one
         ``(D,)`` and ``(H, W, 3)`` for all) starts them from given real observations instead of drawn
-        start states."""
+        start states. ``seeds``: one per env reset, as ``seed`` takes them. A reset refused for bad
+        input changes nothing: its seeds and episode counts apply only once the input is checked."""
         index = list(range(self.num_envs)) if envs is None else list(envs)
         if not index:
             raise ValueError("reset() needs at least one env index")
+        whole = index == list(range(self.num_envs))
+        if not whole and self.state is None:
+            raise RuntimeError("reset all envs once before resetting some of them")
+        given = None if context is None else self._context(context, len(index))
+        if seeds is not None:
+            per_env: list[int | None] = [None] * self.num_envs
+            for i, s in zip(index, seeds, strict=True):
+                per_env[i] = s
+            self.seed(per_env)
         where = torch.as_tensor(index, device=self.device)
         bits = hash_bits(self.env_seeds[where] ^ _DRAW_SALT, self.episodes[where], 2)
         self.episodes[where] += 1
-        if context is not None:
-            obs, frames = self._context(context, len(index))
+        if given is not None:
+            obs, frames = given
         else:
             start = bits[:, 0] % len(self.start_obs)
             obs, frames = self.start_obs[start], self.start_frames[start]
         new = self.core.initial(frames, obs, bits[:, 1])
-        if index == list(range(self.num_envs)):
+        if whole or self.state is None:
             self.state = new
-        elif self.state is None:
-            raise RuntimeError("reset all envs once before resetting some of them")
         else:
             old = self.state
             reference = old.reference

@@ -63,8 +63,6 @@ class DreamSimEnv(JsonSpec, gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None:
-            self.sim.seed([seed])
         context = reset_context(options)
         if context is not None:
             context = {k: np.asarray(v) for k, v in context.items()}
@@ -77,7 +75,7 @@ class DreamSimEnv(JsonSpec, gym.Env):
                         f"observations and frames come from dreamsim.make_real({self.task.name!r})"
                     )
             context = {k: v[None] for k, v in context.items()}
-        return self._first(self.sim.to_numpy(self.sim.reset(context=context))), {}
+        return self._first(self.sim.to_numpy(self.sim.reset(context=context, seeds=[seed]))), {}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         act = np.asarray(action, dtype=np.float32)

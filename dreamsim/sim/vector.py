@@ -72,13 +72,11 @@ class DreamSimVectorEnv(JsonSpec, VectorEnv):
         if len(seeds) != self.num_envs:
             raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
         mask = self._reset_mask(options)
-        self.sim.seed([s if m else None for s, m in zip(seeds, mask, strict=True)])
-        self._autoreset[mask] = False
         context = reset_context(options, ("obs", "frame", "reset_mask"))
-        if mask.all():
-            return self.sim.to_numpy(self.sim.reset(context=context)), {}
-        self.sim.reset(np.flatnonzero(mask).tolist(), context=context)  # context rows: the masked envs'
-        return self.sim.to_numpy(self.sim.observe()), {}
+        envs = np.flatnonzero(mask).tolist()
+        obs = self.sim.reset(envs, context=context, seeds=[seeds[i] for i in envs])  # context rows: the masked envs'
+        self._autoreset[mask] = False
+        return self.sim.to_numpy(obs if mask.all() else self.sim.observe()), {}
 
     def _reset_mask(self, options: dict[str, Any] | None) -> np.ndarray:
         if not options or "reset_mask" not in options:

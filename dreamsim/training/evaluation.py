@@ -86,7 +86,13 @@ def fidelity(
     than every episode are left out; latent samples are seeded, so the numbers repeat."""
     if not episodes:
         raise ValueError("no held-out episodes to evaluate on")
-    horizons = tuple(h for h in horizons if h <= max(len(e) for e in episodes))
+    longest = max(len(e) for e in episodes)
+    if not horizons or min(horizons) > longest:
+        raise ValueError(
+            f"no horizon in {horizons} fits the longest held-out episode ({longest} steps): pass a horizon of at most "
+            f"{longest}, or episodes that last longer"
+        )
+    horizons = tuple(h for h in horizons if h <= longest)
     with seeded(seed):  # the caller's generators untouched
         return _fidelity(model, episodes, horizons, batch)
 

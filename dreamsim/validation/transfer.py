@@ -45,26 +45,28 @@ def transfer_gap(
         raise ValueError(f"a confidence interval needs at least 2 episodes, got {episodes}")
     real = make_real(task)
     dream = DreamSimEnv(task.name, checkpoint=checkpoint, device=device, render_mode="rgb_array")
-    result: dict[str, dict[str, Any]] = {}
-    for name, agent in agents.items():
-        real_returns, dream_returns = [], []
-        for i in range(episodes):
-            obs, _ = real.reset(seed=seed + i)
-            dream_obs, _ = dream.reset(seed=seed + i, options={"obs": obs, "frame": np.asarray(real.render())})
-            real_returns.append(_episode(real, agent, obs))
-            dream_returns.append(_episode(dream, agent, dream_obs))
-        (real_mean, real_ci), (dream_mean, dream_ci) = mean_ci95(real_returns), mean_ci95(dream_returns)
-        gap, gap_ci = mean_ci95(np.subtract(dream_returns, real_returns).tolist())
-        result[name] = {
-            "real_returns": real_returns,
-            "dream_returns": dream_returns,
-            "real_mean": real_mean,
-            "real_ci95": real_ci,
-            "dream_mean": dream_mean,
-            "dream_ci95": dream_ci,
-            "gap_mean": gap,
-            "gap_ci95": gap_ci,
-        }
-    real.close()
-    dream.close()
+    try:
+        result: dict[str, dict[str, Any]] = {}
+        for name, agent in agents.items():
+            real_returns, dream_returns = [], []
+            for i in range(episodes):
+                obs, _ = real.reset(seed=seed + i)
+                dream_obs, _ = dream.reset(seed=seed + i, options={"obs": obs, "frame": np.asarray(real.render())})
+                real_returns.append(_episode(real, agent, obs))
+                dream_returns.append(_episode(dream, agent, dream_obs))
+            (real_mean, real_ci), (dream_mean, dream_ci) = mean_ci95(real_returns), mean_ci95(dream_returns)
+            gap, gap_ci = mean_ci95(np.subtract(dream_returns, real_returns).tolist())
+            result[name] = {
+                "real_returns": real_returns,
+                "dream_returns": dream_returns,
+                "real_mean": real_mean,
+                "real_ci95": real_ci,
+                "dream_mean": dream_mean,
+                "dream_ci95": dream_ci,
+                "gap_mean": gap,
+                "gap_ci95": gap_ci,
+            }
+    finally:
+        real.close()
+        dream.close()
     return result
