@@ -174,7 +174,7 @@ class BatchSim:
             start = bits[:, 0] % len(self.start_obs)
             obs, frames = self.start_obs[start], self.start_frames[start]
         new = self.core.initial(frames, obs, bits[:, 1])
-        if whole or self.state is None:
+        if whole or self.state is None:  # None only when whole (checked above)
             self.state = new
         else:
             old = self.state

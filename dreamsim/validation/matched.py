@@ -10,6 +10,7 @@ MuJoCo is stepped without a time limit and stops where the task terminates.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,48 +90,45 @@ def matched_rollouts(
     def behave(obs: np.ndarray) -> np.ndarray:
         return behaviour.act(obs, frame_for(behaviour, env))
 
-    try:
-        with seeded(seed):  # seeded latent samples, the caller's generators untouched
-            for i in range(starts):
-                behaviour.reset(env)
-                episode = run_episode(env, seed + i, behave)
-                t0 = int(rng.integers(0, len(episode)))  # a state the episode reached and went on from
-                c0 = max(0, t0 - context)
-                for name, agent in sources.items():
-                    raw.set_state(episode.qpos[t0], episode.qvel[t0])  # type: ignore[attr-defined]
-                    obs = raw._get_obs()  # type: ignore[attr-defined]
-                    if not np.allclose(obs, episode.obs[t0], atol=1e-5):
-                        raise RuntimeError(f"{task.gym_id}: restoring qpos/qvel did not reproduce the recorded observation")
-                    agent.reset(env)
-                    real_obs, real_frames, actions, rewards = [obs], [np.asarray(env.render())], [], []
-                    for _ in range(horizon):
-                        action = np.asarray(agent.act(obs, real_frames[-1] if agent.needs_frames else None), np.float32)
-                        obs, reward, terminated = step_physics(raw, action.astype(np.float64), task.action_repeat)
-                        real_obs.append(obs)
-                        real_frames.append(np.asarray(env.render()))
-                        actions.append(action)
-                        rewards.append(reward)
-                        if terminated:
-                            break
-                    pred_obs, pred_frames, pred_rewards = _predict(
-                        model, episode.obs[c0 : t0 + 1], episode.frames[c0 : t0 + 1], episode.actions[c0:t0], np.stack(actions)
+    with closing(env), seeded(seed):  # env closed on errors too; seeded latents, the caller's generators untouched
+        for i in range(starts):
+            behaviour.reset(env)
+            episode = run_episode(env, seed + i, behave)
+            t0 = int(rng.integers(0, len(episode)))  # a state the episode reached and went on from
+            c0 = max(0, t0 - context)
+            for name, agent in sources.items():
+                raw.set_state(episode.qpos[t0], episode.qvel[t0])  # type: ignore[attr-defined]
+                obs = raw._get_obs()  # type: ignore[attr-defined]
+                if not np.allclose(obs, episode.obs[t0], atol=1e-5):
+                    raise RuntimeError(f"{task.gym_id}: restoring qpos/qvel did not reproduce the recorded observation")
+                agent.reset(env)
+                real_obs, real_frames, actions, rewards = [obs], [np.asarray(env.render())], [], []
+                for _ in range(horizon):
+                    action = np.asarray(agent.act(obs, real_frames[-1] if agent.needs_frames else None), np.float32)
+                    obs, reward, terminated = step_physics(raw, action.astype(np.float64), task.action_repeat)
+                    real_obs.append(obs)
+                    real_frames.append(np.asarray(env.render()))
+                    actions.append(action)
+                    rewards.append(reward)
+                    if terminated:
+                        break
+                pred_obs, pred_frames, pred_rewards = _predict(
+                    model, episode.obs[c0 : t0 + 1], episode.frames[c0 : t0 + 1], episode.actions[c0:t0], np.stack(actions)
+                )
+                rollouts.append(
+                    Rollout(
+                        source=name,
+                        start_step=t0,
+                        actions=np.stack(actions),
+                        real_obs=np.stack(real_obs).astype(np.float32),
+                        real_frames=np.stack(real_frames),
+                        real_rewards=np.asarray(rewards, np.float32),
+                        pred_obs=pred_obs,
+                        pred_frames=pred_frames,
+                        pred_rewards=pred_rewards,
+                        last_reward=float(episode.rewards[t0 - 1]) if t0 > 0 else 0.0,
                     )
-                    rollouts.append(
-                        Rollout(
-                            source=name,
-                            start_step=t0,
-                            actions=np.stack(actions),
-                            real_obs=np.stack(real_obs).astype(np.float32),
-                            real_frames=np.stack(real_frames),
-                            real_rewards=np.asarray(rewards, np.float32),
-                            pred_obs=pred_obs,
-                            pred_frames=pred_frames,
-                            pred_rewards=pred_rewards,
-                            last_reward=float(episode.rewards[t0 - 1]) if t0 > 0 else 0.0,
-                        )
-                    )
-    finally:
-        env.close()
+                )
     return rollouts
 
 
