@@ -9,6 +9,7 @@ gap's CI is wider than a deterministic policy's.
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,11 @@ def transfer_gap(
     and 95% CIs, and the paired gap (DreamSim - MuJoCo)."""
     if episodes < 2:
         raise ValueError(f"a confidence interval needs at least 2 episodes, got {episodes}")
-    real = make_real(task)
-    dream = DreamSimEnv(task.name, checkpoint=checkpoint, device=device, render_mode="rgb_array")
-    try:
+    # Both closed on errors too, the real one also when the learned one cannot be made.
+    with (
+        closing(make_real(task)) as real,
+        closing(DreamSimEnv(task.name, checkpoint=checkpoint, device=device, render_mode="rgb_array")) as dream,
+    ):
         result: dict[str, dict[str, Any]] = {}
         for name, agent in agents.items():
             real_returns, dream_returns = [], []
@@ -66,7 +69,4 @@ def transfer_gap(
                 "gap_mean": gap,
                 "gap_ci95": gap_ci,
             }
-    finally:
-        real.close()
-        dream.close()
     return result
