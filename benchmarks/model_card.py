@@ -50,6 +50,13 @@ def _train_command(task: Task, training: dict[str, Any], init: str = "") -> str:
     return command
 
 
+def _repeat_note(task: Task) -> str:
+    """Where the card repeats each action, what a real step spans (the unit of every step count here)."""
+    if task.action_repeat == 1:
+        return ""
+    return f"\n  Each real step (agent step) spans {task.action_repeat} `{task.gym_id}` steps: the card's action repeat."
+
+
 def _training(task: Task, record: dict[str, Any], loop: dict[str, Any] | None, start_loop: dict[str, Any] | None) -> str:
     """Training bullets of a checkpoint from its record (``config.json`` less the model): those of
     the checkpoint it started from (``--init``; ``start_loop`` when a loop trained that one), then its
@@ -180,7 +187,7 @@ World model behind `DreamSim/{task.title}-v0`{" and `DreamSim-v0`" if task.name 
 
 ## Data
 - {training["real_steps"]:,} real steps in {training["episodes"]} training episodes of `{task.gym_id}`; about one
-  collected episode in ten held out from training.
+  collected episode in ten held out from training.{_repeat_note(task)}
 {data}{notes}- Start states shipped: `start_states.npz` (real reset observations with their MuJoCo qpos/qvel).
 
 ## Training

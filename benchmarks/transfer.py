@@ -24,7 +24,7 @@ from dreamsim.device import describe_machine, resolve_device, result_kind
 from dreamsim.files import display_path, read_json, write_json, write_text
 from dreamsim.imagination import load_policy
 from dreamsim.stats import plus_minus
-from dreamsim.tasks import real_spaces
+from dreamsim.tasks import load_task, real_spaces
 from dreamsim.validation.report import resolve_target
 from dreamsim.validation.transfer import transfer_gap
 
@@ -69,6 +69,14 @@ def _real_sac(task: str) -> dict | None:
     return history[-1] if history else None
 
 
+def _steps(task: str, real_steps: int) -> str:
+    """Real steps, with the Gymnasium steps they span where the card repeats each action."""
+    card = load_task(task)
+    if card.action_repeat == 1:
+        return f"{real_steps:,}"
+    return f"{real_steps:,} ({real_steps * card.action_repeat:,} `{card.gym_id}` steps)"
+
+
 def markdown(results: list[dict]) -> str:
     rows = [
         "| task | real steps (world model) | agent, DreamSim steps | return in MuJoCo | random | constant action "
@@ -85,7 +93,8 @@ def markdown(results: list[dict]) -> str:
             gain = sac["return_mean"] - a["random"]["real_mean"]
             kept = f"{100 * (t['real_mean'] - a['random']['real_mean']) / gain:.0f}%" if gain else "-"
         rows.append(
-            f"| {r['task']} | {r['world_model_real_steps']:,} | {r['algo'].upper()}, {r['dream_steps']:,} | {real['trained']} "
+            f"| {r['task']} | {_steps(r['task'], r['world_model_real_steps'])} "
+            f"| {r['algo'].upper()}, {r['dream_steps']:,} | {real['trained']} "
             f"| {real['random']} | {real['constant']} | {t['dream_mean']:.2f} "
             f"({plus_minus(t['gap_mean'], t['gap_ci95'], '+.2f')}) | {baseline} | {kept} | `{r['command']}` |"
         )

@@ -145,11 +145,12 @@ def _loop(args: argparse.Namespace) -> None:
     )
     out = Path(args.out or f"runs/loop-{card.name}")
     state = run_loop(card, out, config, progress=True)
-    print("| iteration | real steps | world-model steps | DreamSim steps | return in MuJoCo | random |")
-    print("|---|---|---|---|---|---|")
+    print(f"| iteration | real steps | {card.gym_id} steps | world-model steps | DreamSim steps | return in MuJoCo | random |")
+    print("|---|---|---|---|---|---|---|")
     for e in state["history"]:
         print(
-            f"| {e['iteration']} | {e['real_steps']} | {e['model_steps']} | {e['dream_steps']} "
+            f"| {e['iteration']} | {e['real_steps']} | {e['real_steps'] * card.action_repeat} "
+            f"| {e['model_steps']} | {e['dream_steps']} "
             f"| {plus_minus(e['return_mean'], e['return_ci95'])} | {e['random_return_mean']:.2f} |"
         )
     print(f"loop state: {out / 'loop.json'}   TensorBoard: tensorboard --logdir {out / 'tb'}")

@@ -8,6 +8,9 @@ Iteration 0 collects ``initial_steps`` random real steps. Every iteration then:
    ``rollout_length``: short imagined episodes branched from real states, as in MBPO);
 4. evaluates the agent in MuJoCo and logs ``real/return`` against the real steps used (TensorBoard).
 
+A real step is one agent step of the real twin: ``action_repeat`` Gymnasium steps of the task's env
+(fewer only where an episode ends inside the repeat). ``loop.json`` gives both counts.
+
 Folder ``out``: ``episodes/`` (every real step), ``model/`` (the world-model run), ``agent/`` (the
 policy and its runs), ``tb/`` and ``loop.json``. Resumable: rerunning continues after the last
 finished iteration, and each stage of an interrupted one skips what is already on disk (the data
@@ -128,6 +131,7 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
         entry = {
             "iteration": iteration,
             "real_steps": real_steps,
+            "gymnasium_steps": real_steps * card.action_repeat,  # at most: see the module's docstring
             "model_steps": model_steps,
             "dream_steps": run["final"]["dream_steps"],
             "return_mean": run["final"]["return_mean"],

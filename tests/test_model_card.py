@@ -45,8 +45,14 @@ def test_card_of_a_train_model_names_its_recipe(model_card, folder: Path):
     assert "Uniform random policy" in text and "| open-loop h=50 | 21.50 | 19.25 | 0.500 | 0.750 |" in text
     assert "The loop's agent" not in text
     assert "First GRU state: from the first observation." in text  # every preset has it
+    assert "spans" not in text  # reacher repeats no action: a real step is one Reacher-v5 step
     noted = model_card.card(folder, fidelity_notes=("The frames lack the body.",))
     assert noted.endswith("training data.\n\nThe frames lack the body.\n") and noted.startswith(text[:-1])
+
+
+def test_card_says_what_a_real_step_spans_where_actions_repeat(model_card):
+    assert model_card._repeat_note(load_task("reacher")) == ""
+    assert "spans 2 `Hopper-v5` steps" in model_card._repeat_note(load_task("hopper"))
 
 
 def test_card_of_a_stopped_run_names_the_steps_it_holds(model_card, folder: Path):
