@@ -229,7 +229,7 @@ def test_agent_trained_in_imagination_beats_random_in_the_real_world(dot_run):
     assert trained > 0.5 * zero and trained > 0.5 * random, (trained, zero, random)
 
 
-def test_dyna_loop_runs_resumes_and_extends(tmp_path, tensorboard_tags):
+def test_dyna_loop_runs_resumes_and_extends(tmp_path, tensorboard_tags, capsys):
     """Two iterations, then a rerun that asks for three: only the third runs, on top of the first two."""
     out = tmp_path / "loop"
     args = ["loop", "reacher", "--out", str(out), "--initial-steps", "100", "--collect-steps", "50"]
@@ -243,6 +243,8 @@ def test_dyna_loop_runs_resumes_and_extends(tmp_path, tensorboard_tags):
     history = state["history"]
     assert history[:2] == first and state["machine"]["cpu_count"] >= 1
     assert [e["real_steps"] for e in history] == [100, 150, 200]
+    assert [e["gymnasium_steps"] for e in history] == [100, 150, 200]  # reacher repeats no action
+    assert "| iteration | real steps | Reacher-v5 steps |" in capsys.readouterr().out
     assert [e["model_steps"] for e in history] == [2, 4, 6]
     assert [e["dream_steps"] for e in history] == [64, 128, 192]  # the agent continues, it does not restart
     returns = json.loads((out / "agent" / "returns.json").read_text())
