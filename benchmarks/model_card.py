@@ -90,6 +90,7 @@ def _loop_recipe(task: Task, loop: dict[str, Any], init: bool = False) -> tuple[
         f"`dreamsim loop {task.name} --iterations {len(history)} --initial-steps {c['initial_steps']} "
         f"--collect-steps {c['collect_steps']}\n  --model-steps {t['steps']} --agent-steps {c['agent_steps']} "
         f"--eval-episodes {c['eval_episodes']} --lr {t['lr']} --seed {c['seed']}"
+        f"{'' if c.get('rollout_length') is None else ' --rollout-length ' + str(c['rollout_length'])}"
         f"{' --init <the model above>' if init else ''}`:\n  the world model trains "
     )
     return data, train
@@ -164,11 +165,15 @@ def card(
     notes = "".join(f"- {note}\n" for note in data_notes)
     data = (_random_recipe(task, root["training"]) if loop is None else _loop_recipe(task, loop))[0]
     if loop is not None and "init" in config:  # the loop's data came on top of its start model's
-        steps = root["training"]["real_steps"]
+        start_model = config["init"]
+        steps = start_model["training"]["real_steps"]
         if start_loop is None:
             start = f"{steps:,} steps (its training split) of a uniform random policy: {_random_collection(task)}"
         else:
             start = f"{steps:,} steps (its training split), collected by its own `dreamsim loop`:\n  {_loop_data(start_loop)}"
+        if "init" in start_model:  # that loop started from a model of its own
+            random_steps = root["training"]["real_steps"]
+            start += f";\n  on top of {random_steps:,} (a training split) of a uniform random policy: {_random_collection(task)}"
         data = f"- The loop's start model: {start}.\n{data}"
     first_state = "from the first observation" if model.get("deter_from_obs") else "zeros (an older checkpoint)"
     frame = "blends with the real start frame" if model.get("frame_reference") else "draws from the latent alone"

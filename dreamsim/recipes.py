@@ -35,6 +35,7 @@ class RecipeArgs:
     uncertainty_penalty: float = 0.0  # subtract this times the ensemble's disagreement from rewards
     max_episode_steps: int | None = None  # imagined episode length (default: the task card's)
     start_episodes: str | None = None  # real episodes to start imagined ones anywhere in (default: shipped start states)
+    init_policy: str | None = None  # a saved policy.zip to go on training (default: a new one)
 
     @property
     def run_folder(self) -> str:
@@ -75,6 +76,7 @@ _HELP = {
     "uncertainty_penalty": "subtract this times the ensemble's disagreement from rewards",
     "max_episode_steps": "imagined episode length (default: the task card's)",
     "start_episodes": "episode folder: start imagined episodes anywhere in its real episodes (default: the shipped start states)",
+    "init_policy": "a saved policy.zip of the same algorithm to go on training, e.g. a dreamsim loop's (default: a new one)",
 }
 
 A = TypeVar("A", bound=RecipeArgs)

@@ -110,6 +110,12 @@ def test_a_recipe_reports_bad_settings_as_usage_errors(tmp_path, monkeypatch, ca
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(RECIPES / "sac_in_dream.py"), run_name="__main__")
     assert exit_.value.code == 2 and "seed must be 0 or more, got -1" in capsys.readouterr().err
+    argv = ["sac_in_dream.py", "--init-policy", str(tmp_path / "gone.zip"), "--out", str(tmp_path / "go-on")]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(RECIPES / "sac_in_dream.py"), run_name="__main__")
+    assert exit_.value.code == 2 and f"no policy at {tmp_path / 'gone.zip'}" in capsys.readouterr().err
+    assert not (tmp_path / "go-on").exists()
     monkeypatch.setattr(sys, "argv", ["ppo_in_dream.py", "--help"])
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(RECIPES / "ppo_in_dream.py"), run_name="__main__")

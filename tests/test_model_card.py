@@ -174,3 +174,27 @@ def test_card_of_a_loop_from_a_loop_model_describes_the_first_loop(model_card, f
     assert "Uniform random policy" not in text and "dreamsim train" not in text
     first = text.index("`dreamsim loop reacher --iterations 2 --initial-steps 4000", training)
     assert first < text.index("Then, from the model above, `dreamsim loop reacher --iterations 2 --initial-steps 1000")
+
+
+def test_card_of_a_loop_from_a_loop_that_began_from_a_train_model_lists_all_three(model_card, folder, reacher_episodes, tmp_path):
+    from dreamsim.training import TrainConfig, train
+
+    runs = []
+    for start in (folder, tmp_path / "first" / "checkpoint"):  # each as `dreamsim loop --init` trains it
+        config = TrainConfig(steps=2, batch_size=2, seq_len=5, eval_every=100, eval_episodes=1, init=str(start))
+        runs.append(tmp_path / ("first" if start == folder else "second"))
+        train("reacher", reacher_episodes, runs[-1], config)
+    last = runs[-1] / "checkpoint"
+    shutil.copy(folder / "fidelity.json", last)
+    first_loop, loop = _loop(), _loop()
+    first_loop["config"] |= {"initial_steps": 4000, "seed": 7}
+    loop["config"] |= {"rollout_length": 5}
+    text = model_card.card(last, loop=loop, start_loop=first_loop)
+    random_steps = json.loads((folder / "config.json").read_text())["training"]["real_steps"]
+    data, training = text.index("## Data"), text.index("## Training")
+    start = text.index("The loop's start model:", data)
+    assert text.index("collected by its own `dreamsim loop`:\n  4,000 steps", start) < training
+    assert text.index(f"on top of {random_steps:,} (a training split) of a uniform random policy", start) < training
+    assert text.index("`dreamsim train reacher --steps", training) < text.index("--initial-steps 4000", training)
+    assert text.index("--initial-steps 4000", training) < text.index("--initial-steps 1000", training)
+    assert "--seed 3 --rollout-length 5 --init <the model above>`" in text and "--seed 7 --rollout-length" not in text
