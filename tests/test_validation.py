@@ -11,7 +11,7 @@ from dreamsim.tasks import load_task, make_real
 from dreamsim.training.evaluation import PSNR_MAX, psnr, ssim
 from dreamsim.validation.checks import checks_markdown, describe, fidelity_checks, unchecked_horizons
 from dreamsim.validation.demo import run_demo
-from dreamsim.validation.matched import Rollout, horizon_curves, matched_rollouts
+from dreamsim.validation.matched import Rollout, _restorable_step, horizon_curves, matched_rollouts
 from dreamsim.validation.report import ValidateConfig, validate
 from dreamsim.validation.transfer import transfer_gap
 
@@ -51,6 +51,20 @@ def test_restoring_qpos_qvel_replays_the_recorded_episode():
         obs, reward, _ = step_physics(raw, episode.actions[t].astype(np.float64), task.action_repeat)
         np.testing.assert_allclose(obs, episode.obs[t + 1], atol=1e-6)
         assert reward == pytest.approx(episode.rewards[t], abs=1e-6)
+    env.close()
+
+
+def test_a_start_state_that_does_not_restore_gives_way_to_the_next_that_does():
+    env = make_real(load_task("reacher"))
+    episode, raw = run_episode(env, seed=5), env.unwrapped
+    assert _restorable_step(raw, episode, 17, "Reacher-v5") == 17  # as the test above restored it
+    episode.obs[17:19] += 0.01  # as if Gymnasium had recorded these two off the restored state
+    assert _restorable_step(raw, episode, 17, "Reacher-v5") == 19
+    episode.obs[len(episode) - 1] += 0.01  # the last step it went on from
+    assert _restorable_step(raw, episode, len(episode) - 1, "Reacher-v5") == 0  # wraps to the reset
+    episode.obs[:] += 0.01
+    with pytest.raises(RuntimeError, match="Reacher-v5: restoring qpos/qvel reproduced no recorded observation"):
+        _restorable_step(raw, episode, 0, "Reacher-v5")
     env.close()
 
 
