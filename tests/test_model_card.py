@@ -179,12 +179,10 @@ def test_card_of_a_loop_from_a_loop_model_describes_the_first_loop(model_card, f
 def test_card_of_a_loop_from_a_loop_that_began_from_a_train_model_lists_all_three(model_card, folder, reacher_episodes, tmp_path):
     from dreamsim.training import TrainConfig, train
 
-    runs = []
-    for start in (folder, tmp_path / "first" / "checkpoint"):  # each as `dreamsim loop --init` trains it
+    first, last = tmp_path / "first", tmp_path / "second" / "checkpoint"
+    for start, out in ((folder, first), (first / "checkpoint", last.parent)):  # each as `dreamsim loop --init` trains it
         config = TrainConfig(steps=2, batch_size=2, seq_len=5, eval_every=100, eval_episodes=1, init=str(start))
-        runs.append(tmp_path / ("first" if start == folder else "second"))
-        train("reacher", reacher_episodes, runs[-1], config)
-    last = runs[-1] / "checkpoint"
+        train("reacher", reacher_episodes, out, config)
     shutil.copy(folder / "fidelity.json", last)
     first_loop, loop = _loop(), _loop()
     first_loop["config"] |= {"initial_steps": 4000, "seed": 7}

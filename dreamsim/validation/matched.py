@@ -1,8 +1,9 @@
 """Matched-state rollouts: the same actions from the same real state, in MuJoCo and in DreamSim.
 
 Start states come from real episodes of a behaviour agent (the validated policy, or random actions).
-At a start step ``t0`` MuJoCo's qpos/qvel are restored from the recording, and DreamSim filters the
-real context (the observations up to ``t0``, at most ``context`` of them) through its posterior.
+At a start step ``t0`` (one whose recorded observation the restore reproduces) MuJoCo's qpos/qvel
+are restored from the recording, and DreamSim filters the real context (the observations up to
+``t0``, at most ``context`` of them) through its posterior.
 Both then roll the same actions for up to ``horizon`` steps: each action source (random actions, the
 policy) chooses them from the *real* observations, and DreamSim receives the same sequence open-loop.
 MuJoCo is stepped without a time limit and stops where the task terminates.
