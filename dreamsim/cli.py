@@ -12,7 +12,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from dreamsim.stats import plus_minus
-from dreamsim.tasks import COLLECT_POLICIES, DEFAULT_TASK, list_tasks, load_task
+from dreamsim.tasks import COLLECT_POLICIES, DEFAULT_TASK, Task, list_tasks, load_task
+
+if typing.TYPE_CHECKING:
+    from dreamsim.control import Agent
 
 DEMO_AGENT_STEPS = 90_000  # about 2.5 minutes of SAC in DreamSim on a 2-core CPU
 
@@ -23,19 +26,33 @@ def _collect(args: argparse.Namespace) -> None:
     card = load_task(args.task)
     out = Path(args.out or f"episodes/{card.name}")
     wanted = card.collect_steps if args.steps is None else args.steps
-    if (args.policy or card.collect_policy) == "random":
+    policy = args.policy or card.collect_policy
+    if policy == "random":
         steps = collect(card, out, wanted, args.workers, args.seed, progress=True)
     else:
         from dreamsim.data import collect_with_agent
-        from dreamsim.device import resolve_device
-        from dreamsim.model.checkpoint import load_for_task
-        from dreamsim.planning import MPCAgent, planner_config
-        from dreamsim.tasks import real_spaces
 
-        model = load_for_task(card, args.checkpoint, resolve_device(args.device)).model
-        agent = MPCAgent(model, real_spaces(card)[1], planner_config(args.planner), seed=args.seed or 0)
-        steps = collect_with_agent(card, out, wanted, agent, args.noise, args.seed, progress=True)
+        steps = collect_with_agent(card, out, wanted, _collection_agent(card, policy, args), args.noise, args.seed, progress=True)
     print(f"wrote {steps} steps to {out}")
+
+
+def _collection_agent(card: Task, policy: str, args: argparse.Namespace) -> Agent:
+    """``--policy mpc`` (latent MPC on ``--checkpoint``) or a saved agent's ``policy.zip``."""
+    if policy != "mpc":
+        from dreamsim.control import PolicyAgent
+        from dreamsim.imagination import load_policy
+
+        if not Path(policy).exists():
+            choices = ", ".join(COLLECT_POLICIES)
+            raise FileNotFoundError(f"--policy takes {choices} or a saved agent's policy.zip; there is no file at {policy}")
+        return PolicyAgent(load_policy(policy, card))
+    from dreamsim.device import resolve_device
+    from dreamsim.model.checkpoint import load_for_task
+    from dreamsim.planning import MPCAgent, planner_config
+    from dreamsim.tasks import real_spaces
+
+    model = load_for_task(card, args.checkpoint, resolve_device(args.device)).model
+    return MPCAgent(model, real_spaces(card)[1], planner_config(args.planner), seed=args.seed or 0)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -227,12 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of the episode seeds (default: fresh entropy)")
     p.add_argument("--out", help="episode folder (default: episodes/<task>)")
     p.add_argument(
-        "--policy", choices=COLLECT_POLICIES, help="mpc: latent MPC on --checkpoint, one process (default: the card's, random)"
+        "--policy",
+        help="random, mpc (latent MPC on --checkpoint) or a saved agent's policy.zip (a recipe's or a loop's); "
+        "the last two run in one process (default: the card's, random)",
     )
     p.add_argument("--checkpoint", help="world model for --policy mpc (default: the task's shipped one)")
     p.add_argument("--planner", default="tdmpc2-mppi", help="planner preset for --policy mpc")
     p.add_argument(
-        "--noise", type=float, default=0.3, help="exploration noise for --policy mpc: std, in half-widths of the action box"
+        "--noise",
+        type=float,
+        default=0.3,
+        help="exploration noise for --policy mpc or a saved agent: std, in half-widths of the action box (0: none)",
     )
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_collect)

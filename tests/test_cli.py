@@ -110,6 +110,23 @@ def test_collect_with_the_mpc_policy(tiny_checkpoint, tmp_path, monkeypatch):
     assert len(planned) == 50  # every action came from the planner
 
 
+def test_collect_with_a_saved_agent(tmp_path, capsys):
+    import gymnasium as gym
+    from stable_baselines3 import SAC
+
+    SAC("MlpPolicy", gym.make("Reacher-v5"), seed=0).save(tmp_path / "policy.zip")  # Reacher's spaces, untrained
+    args = ["collect", "reacher", "--policy", str(tmp_path / "policy.zip"), "--noise", "0", "--steps", "10", "--seed", "0"]
+    assert main([*args, "--out", str(tmp_path / "episodes")]) == 0
+    (episode,) = EpisodeStore(tmp_path / "episodes").episodes()
+    agent = SAC.load(tmp_path / "policy.zip", device="cpu")
+    expected, _ = agent.predict(episode.obs[: len(episode)], deterministic=True)
+    np.testing.assert_allclose(episode.actions, expected, atol=1e-4)  # every action is the agent's, noise 0
+
+    assert main(["collect", "reacher", "--policy", "randm", "--out", str(tmp_path / "typo")]) == 2
+    assert "--policy takes random, mpc or a saved agent's policy.zip; there is no file at randm" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
+
+
 def test_python_dash_m_runs_the_cli_with_spawned_workers(tmp_path):
     import subprocess
     import sys
