@@ -1,3 +1,5 @@
+from collections.abc import Sequence
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -17,7 +19,9 @@ def test_make_vec_returns_the_native_vector_env(tiny_checkpoint):
     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     assert reward.shape == terminated.shape == truncated.shape == (3,)
     assert info["disagreement"].shape == (3,)
-    assert env.render().shape == (3, 64, 64, 3)
+    frames = env.render()  # a Sequence of frames, as Gymnasium's vector envs and its vector RecordVideo expect
+    assert isinstance(frames, Sequence) and len(frames) == 3
+    assert all(frame.shape == (64, 64, 3) and frame.dtype == np.uint8 for frame in frames)
 
 
 def test_settings_of_the_wrong_type_are_named(tiny_checkpoint):

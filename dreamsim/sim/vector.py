@@ -101,9 +101,10 @@ class DreamSimVectorEnv(JsonSpec, VectorEnv):
         self._autoreset = terminated | truncated
         return obs, reward, terminated, truncated, {"disagreement": disagreement, "_disagreement": stepped}
 
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
-        """The N predicted frames, uint8 ``(N, H, W, 3)``; ``None`` (with a warning) without ``render_mode="rgb_array"``."""
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """The N predicted frames, a tuple of uint8 ``(H, W, 3)`` arrays as Gymnasium's vector envs return
+        (its vector ``RecordVideo`` takes them); ``None`` (with a warning) without ``render_mode="rgb_array"``."""
         if self.render_mode is None:
             gym.logger.warn("render() needs render_mode='rgb_array', e.g. gym.make_vec('DreamSim-v0', render_mode='rgb_array')")
             return None
-        return self.sim.render().cpu().numpy()
+        return tuple(self.sim.render().cpu().numpy())
