@@ -44,19 +44,19 @@ class DreamSimVecEnv(VecEnv):
     def reset(self) -> VecEnvObs:
         """Seeds from ``seed()`` and a start context from ``set_options({"obs": ..., "frame": ...})``
         (one real observation per env, or the same for all) apply to this reset only, as in SB3."""
-        self.sim.seed(self._seeds)
-        obs = self.sim.to_numpy(self.sim.reset(context=self._context()))
+        obs = self.sim.to_numpy(self.sim.reset(context=self._context(), seeds=self._seeds))  # refused: nothing changed
         self._reset_seeds()
         self._reset_options()
         return obs
 
     def _context(self) -> dict[str, np.ndarray] | None:
-        given = [reset_context(o) is not None for o in self._options]
-        if not any(given):
+        found = [reset_context(o) for o in self._options]
+        if all(c is None for c in found):
             return None
-        if not all(given):
-            raise ValueError("set_options gave a start context ('obs', 'frame') to some envs only: give one to every env")
-        return {k: np.stack([np.asarray(o[k]) for o in self._options]) for k in ("obs", "frame") if k in self._options[0]}
+        contexts = [c for c in found if c is not None]
+        if len(contexts) < len(found) or any(c.keys() != contexts[0].keys() for c in contexts):
+            raise ValueError("set_options gave a start context ('obs', 'frame') to some envs only: give the same keys to each")
+        return {k: np.stack([np.asarray(c[k]) for c in contexts]) for k in contexts[0]}
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
