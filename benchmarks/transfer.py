@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> dict:
     task, ckpt = resolve_target(returns["config"]["checkpoint"] or returns["task"], args.device)
     space = real_spaces(task)[1]
     agents = {
-        "trained": PolicyAgent(load_policy(run_dir / "policy.zip")),
+        "trained": PolicyAgent(load_policy(run_dir / "policy.zip", task)),
         "random": RandomAgent(space, seed=args.seed),
         "constant": ConstantAgent(space),
     }

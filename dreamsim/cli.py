@@ -12,10 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from dreamsim.stats import plus_minus
-from dreamsim.tasks import COLLECT_POLICIES, DEFAULT_TASK, Task, list_tasks, load_task
-
-if typing.TYPE_CHECKING:
-    from dreamsim.control import Agent
+from dreamsim.tasks import DEFAULT_TASK, list_tasks, load_task
 
 DEMO_AGENT_STEPS = 90_000  # about 2.5 minutes of SAC in DreamSim on a 2-core CPU
 
@@ -30,29 +27,11 @@ def _collect(args: argparse.Namespace) -> None:
     if policy == "random":
         steps = collect(card, out, wanted, args.workers, args.seed, progress=True)
     else:
-        from dreamsim.data import collect_with_agent
+        from dreamsim.data import collect_with_agent, collection_agent
 
-        steps = collect_with_agent(card, out, wanted, _collection_agent(card, policy, args), args.noise, args.seed, progress=True)
+        agent = collection_agent(card, policy, args.checkpoint, args.planner, args.device, args.seed or 0)
+        steps = collect_with_agent(card, out, wanted, agent, args.noise, args.seed, progress=True)
     print(f"wrote {steps} steps to {out}")
-
-
-def _collection_agent(card: Task, policy: str, args: argparse.Namespace) -> Agent:
-    """``--policy mpc`` (latent MPC on ``--checkpoint``) or a saved agent's ``policy.zip``."""
-    if policy != "mpc":
-        from dreamsim.control import PolicyAgent
-        from dreamsim.imagination import load_policy
-
-        if not Path(policy).exists():
-            choices = ", ".join(COLLECT_POLICIES)
-            raise FileNotFoundError(f"--policy takes {choices} or a saved agent's policy.zip; there is no file at {policy}")
-        return PolicyAgent(load_policy(policy, card))
-    from dreamsim.device import resolve_device
-    from dreamsim.model.checkpoint import load_for_task
-    from dreamsim.planning import MPCAgent, planner_config
-    from dreamsim.tasks import real_spaces
-
-    model = load_for_task(card, args.checkpoint, resolve_device(args.device)).model
-    return MPCAgent(model, real_spaces(card)[1], planner_config(args.planner), seed=args.seed or 0)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -249,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the last two run in one process (default: the card's, random)",
     )
     p.add_argument("--checkpoint", help="world model for --policy mpc (default: the task's shipped one)")
-    p.add_argument("--planner", default="tdmpc2-mppi", help="planner preset for --policy mpc")
+    p.add_argument("--planner", help="planner preset for --policy mpc (default: tdmpc2-mppi)")
     p.add_argument(
         "--noise",
         type=float,
@@ -312,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("demo", help="SAC trained in DreamSim only, scored in MuJoCo, and the validation report")
-    p.add_argument("task", nargs="?", default=DEFAULT_TASK, help=f"task card: {tasks}")
+    p.add_argument("task", nargs="?", help=f"task card: {tasks} (default: --checkpoint's task, else {DEFAULT_TASK})")
     p.add_argument("--out", default="demo", help="report folder")
     p.add_argument("--checkpoint", help="checkpoint folder (default: the task's shipped one)")
     p.add_argument("--seed", type=int, default=0)

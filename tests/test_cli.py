@@ -71,9 +71,11 @@ def test_cli_errors_name_the_problem(capsys, tmp_path):
 def test_demo_trains_an_agent_and_writes_the_validation_report(tiny_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="agent_steps must be 0 .* got -5"):
         run_demo("reacher", tmp_path / "bad", checkpoint=tiny_checkpoint, agent_steps=-5)
+    with pytest.raises(ValueError, match="was trained for 'reacher', not 'hopper': leave the task out or pass reacher"):
+        run_demo("hopper", tmp_path / "bad", checkpoint=tiny_checkpoint, agent_steps=64)
     assert not (tmp_path / "bad").exists()
     args = ["--checkpoint", str(tiny_checkpoint), "--agent-steps", "64", "--episodes", "2", "--starts", "2"]
-    assert main(["demo", "reacher", "--out", str(tmp_path), *args]) == 0
+    assert main(["demo", "--out", str(tmp_path), *args]) == 0  # the task is the checkpoint's
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["machine"]["cpu_count"] >= 1  # what the numbers were measured on
     agent = data["agent"]
@@ -125,6 +127,8 @@ def test_collect_with_a_saved_agent(tmp_path, capsys):
     assert main(["collect", "reacher", "--policy", "randm", "--out", str(tmp_path / "typo")]) == 2
     assert "--policy takes random, mpc or a saved agent's policy.zip; there is no file at randm" in capsys.readouterr().err
     assert not (tmp_path / "typo").exists()
+    assert main([*args, "--planner", "tdmpc2-cem", "--out", str(tmp_path / "mixed")]) == 2
+    assert "--checkpoint and --planner set the MPC agent" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_cli_with_spawned_workers(tmp_path):

@@ -1,4 +1,5 @@
-"""Collect real MuJoCo episodes in parallel worker processes and write them to an episode store.
+"""Collect real MuJoCo episodes and write them to an episode store: random ones in parallel worker
+processes, an agent's (latent MPC, or a saved SB3 policy; ``collection_agent``) in this process.
 
 Workers are started with the ``spawn`` context and each opens its own renderer: a process that
 holds an EGL context must not be forked.
@@ -15,9 +16,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dreamsim.control import Agent, frame_for
+from dreamsim.control import Agent, PolicyAgent, frame_for
 from dreamsim.data.store import Episode, EpisodeStore
-from dreamsim.tasks import Task, load_task, make_real, real_spaces
+from dreamsim.tasks import COLLECT_POLICIES, Task, load_task, make_real, real_spaces
 
 _worker_envs: dict[str, gym.Env] = {}  # one real env per task in each worker process
 
@@ -91,7 +92,7 @@ def _collect_here(
     policy: Callable[[np.ndarray], np.ndarray] | None = None,
     on_episode: Callable[[], None] | None = None,
 ) -> int:
-    """Collect whole episodes in this process until ``steps`` are stored; closes ``env``."""
+    """Collect whole episodes in this process until ``steps`` new steps are written; closes ``env``."""
     store, done = EpisodeStore(out), 0
     try:
         while done < steps:
@@ -144,6 +145,34 @@ def collect_with_agent(
         return _collect_here(env, out, steps, seeds, bar, policy, on_episode=lambda: agent.reset(env))
 
 
+def collection_agent(
+    task: str | Task,
+    policy: str,
+    checkpoint: str | Path | None = None,
+    planner: str | None = None,
+    device: str = "auto",
+    seed: int = 0,
+) -> Agent:
+    """The agent ``dreamsim collect --policy`` names: ``mpc`` (latent MPC on ``checkpoint``, the task's
+    shipped model by default, with the ``planner`` preset) or the path of a saved agent's ``policy.zip``."""
+    card = load_task(task)
+    if policy != "mpc":
+        if not Path(policy).exists():
+            choices = ", ".join(COLLECT_POLICIES)
+            raise FileNotFoundError(f"--policy takes {choices} or a saved agent's policy.zip; there is no file at {policy}")
+        if checkpoint is not None or planner is not None:
+            raise ValueError("--checkpoint and --planner set the MPC agent: a saved agent brings its own policy, so drop them")
+        from dreamsim.imagination import load_policy
+
+        return PolicyAgent(load_policy(policy, card))
+    from dreamsim.device import resolve_device
+    from dreamsim.model.checkpoint import load_for_task
+    from dreamsim.planning import MPCAgent, planner_config
+
+    model = load_for_task(card, checkpoint, resolve_device(device)).model
+    return MPCAgent(model, real_spaces(card)[1], planner_config(planner or "tdmpc2-mppi"), seed=seed)
+
+
 def _unwind(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -172,9 +201,9 @@ def collect(
     seed: int | None = None,
     progress: bool = False,
 ) -> int:
-    """Collect whole random-policy episodes until at least ``steps`` agent steps are stored.
+    """Collect whole random-policy episodes until at least ``steps`` new agent steps are written.
 
-    Returns the number of steps written. Episodes already in ``out`` are kept.
+    Returns the number of steps written. Episodes already in ``out`` are kept and not counted.
     """
     card = load_task(task)
     if steps <= 0:

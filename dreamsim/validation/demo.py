@@ -15,12 +15,13 @@ from typing import Any
 
 from dreamsim.control import ConstantAgent, evaluate
 from dreamsim.imagination import DreamTrainConfig, train_in_dream
+from dreamsim.model.checkpoint import read_config
 from dreamsim.tasks import DEFAULT_TASK, load_task, real_spaces
 from dreamsim.validation.report import ValidateConfig, validate
 
 
 def run_demo(
-    task: str = DEFAULT_TASK,
+    task: str | None = None,
     out: str | Path = "demo",
     seed: int = 0,
     device: str = "auto",
@@ -30,8 +31,15 @@ def run_demo(
     starts: int = 16,
     progress: bool = False,
 ) -> Path:
-    """Run the demo into ``out``; returns the path of its ``report.md`` (the agent's run is in ``agent/``)."""
-    card = load_task(task)
+    """Run the demo into ``out``; returns the path of its ``report.md`` (the agent's run is in ``agent/``).
+    ``task`` defaults to ``checkpoint``'s task, else Reacher; one that is not the checkpoint's is refused."""
+    if checkpoint is not None:
+        trained_for = read_config(checkpoint)["task"]
+        if task is not None and load_task(task).name != trained_for:
+            fix = f"leave the task out or pass {trained_for}"
+            raise ValueError(f"{checkpoint} was trained for {trained_for!r}, not {task!r}: {fix}")
+        task = trained_for
+    card = load_task(task or DEFAULT_TASK)
     out = Path(out)
     if agent_steps < 0:
         raise ValueError(f"agent_steps must be 0 (no agent) or more, got {agent_steps}")
