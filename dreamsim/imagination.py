@@ -229,9 +229,11 @@ def train_in_dream(task: str | Task, out: str | Path, config: DreamTrainConfig, 
         model = ALGOS[config.algo](POLICIES[config.obs_mode], env, tensorboard_log=str(out / "tb"), **kwargs)
     bar = tqdm(total=config.steps, unit="step", desc=f"{config.algo} in DreamSim {card.name}", disable=not progress)
     callback = RealEvalCallback(card, config.eval_every, config.eval_episodes, config.seed + 10_000, bar)
-    model.learn(config.steps, callback=callback, tb_log_name=config.algo, reset_num_timesteps=config.init_policy is None)
-    bar.close()
-    env.close()
+    try:
+        model.learn(config.steps, callback=callback, tb_log_name=config.algo, reset_num_timesteps=config.init_policy is None)
+    finally:  # an interrupted or failed run releases its model and progress bar too
+        bar.close()
+        env.close()
     random_agent = RandomAgent(real_spaces(card)[1], seed=config.seed)
     random = evaluate(card, random_agent, config.eval_episodes, config.seed + 10_000)
     summary = {

@@ -95,57 +95,59 @@ def run_loop(task: str | Task, out: str | Path, config: LoopConfig, progress: bo
     if config.train.init and not state["history"]:
         load_checkpoint(config.train.init, task=card.name)
     writer = SummaryWriter(str(out / "tb"))
-    policy_path = agent_dir / "policy.zip"
-    for iteration in range(len(state["history"]), config.iterations):
-        # 1. Real data: random at first, then the current policy with exploration noise.
-        target = config.initial_steps + iteration * config.collect_steps
-        missing = target - EpisodeStore(episodes).steps()
-        if missing > 0 and iteration == 0:
-            collect(card, episodes, missing, config.workers, config.seed, progress=progress)
-        elif missing > 0:
-            agent: Agent = PolicyAgent(load_policy(policy_path))
-            collect_with_agent(card, episodes, missing, agent, config.noise, config.seed + iteration, progress=progress)
-        real_steps = EpisodeStore(episodes).steps()
-        # 2. The world model, on all real data so far.
-        model_steps = (iteration + 1) * config.train.steps
-        resume = has_training_state(model_run / "checkpoint")
-        model = replace(config.train, steps=model_steps, init=None if resume else config.train.init)
-        train(card, episodes, model_run, model, resume=resume, progress=progress)
-        # 3. The agent, in imagination on that model; 4. its return in MuJoCo.
-        dream = DreamTrainConfig(
-            algo=config.algo,
-            steps=config.agent_steps,
-            num_envs=config.num_envs,
-            eval_every=config.agent_steps,
-            eval_episodes=config.eval_episodes,
-            seed=config.seed + iteration,
-            checkpoint=str(model_run / "checkpoint"),
-            device=config.device,
-            init_policy=str(policy_path) if policy_path.is_file() else None,
-            max_episode_steps=config.rollout_length,
-            start_episodes=None if config.rollout_length is None else str(episodes),
-        )
-        run = finished_run(agent_dir, (iteration + 1) * config.agent_steps)
-        if run is None:
-            run = train_in_dream(card, agent_dir, dream, progress=progress)
-        entry = {
-            "iteration": iteration,
-            "real_steps": real_steps,
-            "gymnasium_steps": real_steps * card.action_repeat,  # at most: see the module's docstring
-            "model_steps": model_steps,
-            "dream_steps": run["final"]["dream_steps"],
-            "return_mean": run["final"]["return_mean"],
-            "return_ci95": run["final"]["return_ci95"],
-            "random_return_mean": run["random"]["return_mean"],
-        }
-        writer.add_scalar("real/return", entry["return_mean"], real_steps)
-        writer.add_scalar("real/random_return", entry["random_return_mean"], real_steps)
-        writer.flush()
-        state["history"].append(entry)
-        state["config"] = asdict(config)
-        state["machine"] = describe_machine()  # of the last iteration
-        write_json(state_path, state)
-    writer.close()
+    try:
+        policy_path = agent_dir / "policy.zip"
+        for iteration in range(len(state["history"]), config.iterations):
+            # 1. Real data: random at first, then the current policy with exploration noise.
+            target = config.initial_steps + iteration * config.collect_steps
+            missing = target - EpisodeStore(episodes).steps()
+            if missing > 0 and iteration == 0:
+                collect(card, episodes, missing, config.workers, config.seed, progress=progress)
+            elif missing > 0:
+                agent: Agent = PolicyAgent(load_policy(policy_path))
+                collect_with_agent(card, episodes, missing, agent, config.noise, config.seed + iteration, progress=progress)
+            real_steps = EpisodeStore(episodes).steps()
+            # 2. The world model, on all real data so far.
+            model_steps = (iteration + 1) * config.train.steps
+            resume = has_training_state(model_run / "checkpoint")
+            model = replace(config.train, steps=model_steps, init=None if resume else config.train.init)
+            train(card, episodes, model_run, model, resume=resume, progress=progress)
+            # 3. The agent, in imagination on that model; 4. its return in MuJoCo.
+            dream = DreamTrainConfig(
+                algo=config.algo,
+                steps=config.agent_steps,
+                num_envs=config.num_envs,
+                eval_every=config.agent_steps,
+                eval_episodes=config.eval_episodes,
+                seed=config.seed + iteration,
+                checkpoint=str(model_run / "checkpoint"),
+                device=config.device,
+                init_policy=str(policy_path) if policy_path.is_file() else None,
+                max_episode_steps=config.rollout_length,
+                start_episodes=None if config.rollout_length is None else str(episodes),
+            )
+            run = finished_run(agent_dir, (iteration + 1) * config.agent_steps)
+            if run is None:
+                run = train_in_dream(card, agent_dir, dream, progress=progress)
+            entry = {
+                "iteration": iteration,
+                "real_steps": real_steps,
+                "gymnasium_steps": real_steps * card.action_repeat,  # at most: see the module's docstring
+                "model_steps": model_steps,
+                "dream_steps": run["final"]["dream_steps"],
+                "return_mean": run["final"]["return_mean"],
+                "return_ci95": run["final"]["return_ci95"],
+                "random_return_mean": run["random"]["return_mean"],
+            }
+            writer.add_scalar("real/return", entry["return_mean"], real_steps)
+            writer.add_scalar("real/random_return", entry["random_return_mean"], real_steps)
+            writer.flush()
+            state["history"].append(entry)
+            state["config"] = asdict(config)
+            state["machine"] = describe_machine()  # of the last iteration
+            write_json(state_path, state)
+    finally:
+        writer.close()
     return state
 
 

@@ -7,6 +7,7 @@ timed as one Gymnasium env (step; step + 64x64 render) and as an ``AsyncVectorEn
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -29,6 +30,12 @@ class BenchConfig:
     seconds: float = 3.0  # time spent measuring each configuration (after warm-up)
     device: str = "auto"
     checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.batches or min(self.batches) < 1:
+            raise ValueError(f"batches must each be 1 env or more, got {list(self.batches)}")
+        if self.seconds <= 0:
+            raise ValueError(f"seconds must be positive, got {self.seconds}")
 
 
 def _sync(device: torch.device) -> None:
@@ -68,22 +75,21 @@ def dreamsim_rate(cfg: BenchConfig, batch: int, obs_mode: str, precision: str = 
 
 
 def mujoco_rate(cfg: BenchConfig, render: bool) -> dict[str, Any]:
-    env = make_real(cfg.task, render=render)
-    env.reset(seed=0)
-    env.action_space.seed(0)
-    actions = [env.action_space.sample() for _ in range(256)]
-    counter = iter(range(1 << 62))
+    with make_real(cfg.task, render=render) as env:  # closed on an error too
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        actions = [env.action_space.sample() for _ in range(256)]
+        counter = iter(range(1 << 62))
 
-    def step() -> None:
-        i = next(counter)
-        _, _, terminated, truncated, _ = env.step(actions[i % 256])
-        if render:
-            env.render()
-        if terminated or truncated:
-            env.reset()
+        def step() -> None:
+            i = next(counter)
+            _, _, terminated, truncated, _ = env.step(actions[i % 256])
+            if render:
+                env.render()
+            if terminated or truncated:
+                env.reset()
 
-    calls, elapsed = _timed(step, cfg.seconds, lambda: None)
-    env.close()
+        calls, elapsed = _timed(step, cfg.seconds, lambda: None)
     rate = calls / elapsed
     name = "mujoco (1 env, step + render)" if render else "mujoco (1 env, step)"
     return {"sim": name, "obs_mode": "pixels" if render else "state", "batch": 1, "steps_per_s": rate,
@@ -94,17 +100,16 @@ def mujoco_async_rate(cfg: BenchConfig, workers: int) -> dict[str, Any]:
     from gymnasium.vector import AsyncVectorEnv
 
     fns = [functools.partial(make_real, cfg.task, True) for _ in range(workers)]
-    env = AsyncVectorEnv(fns, context="spawn")  # workers open their own renderers
-    env.reset(seed=0)
-    env.action_space.seed(0)
-    action = env.action_space.sample()
+    with contextlib.closing(AsyncVectorEnv(fns, context="spawn")) as env:  # workers open their own renderers
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        action = env.action_space.sample()
 
-    def step() -> None:
-        env.step(action)
-        env.call("render")
+        def step() -> None:
+            env.step(action)
+            env.call("render")
 
-    calls, elapsed = _timed(step, cfg.seconds, lambda: None)
-    env.close()
+        calls, elapsed = _timed(step, cfg.seconds, lambda: None)
     rate = workers * calls / elapsed
     return {"sim": f"mujoco (AsyncVectorEnv x{workers}, step + render)", "obs_mode": "pixels", "batch": workers,
             "steps_per_s": rate, "frames_per_s": rate}  # fmt: skip
@@ -114,6 +119,9 @@ def run(cfg: BenchConfig, progress: Any = None) -> dict[str, Any]:
     """All measurements in one run; ``progress(str)`` is told what runs next."""
     say = progress or (lambda _: None)
     load_task(cfg.task)
+    for precision in cfg.precisions:  # a bad checkpoint, device, mode or precision fails now, before the MuJoCo rows
+        for mode in cfg.obs_modes:
+            BatchSim(cfg.task, 1, cfg.checkpoint, mode, cfg.device, precision)
     rows = []
     say("mujoco, one env")
     rows += [mujoco_rate(cfg, render=False), mujoco_rate(cfg, render=True)]

@@ -195,6 +195,15 @@ def test_a_yes_no_setting_reads_as_a_flag():
 
 
 def test_bench_writes_its_rows_and_table(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    def measured(*args):
+        raise AssertionError("measured MuJoCo before checking the input")
+
+    with monkeypatch.context() as patch:  # bad input fails before the MuJoCo rows, which take seconds each
+        patch.setattr("dreamsim.throughput.mujoco_rate", measured)
+        assert main(["bench", "reacher", "--batches", "0", "--out", str(tmp_path)]) == 2
+        assert "batches must each be 1 env or more, got [0]" in capsys.readouterr().err
+        assert main(["bench", "reacher", "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+        assert "no checkpoint at" in capsys.readouterr().err
     monkeypatch.setattr("os.cpu_count", lambda: 2)  # its AsyncVectorEnv row runs one MuJoCo worker per core
     args = ["bench", "reacher", "--batches", "2", "--seconds", "0.01", "--checkpoint", str(tiny_checkpoint)]
     assert main([*args, "--out", str(tmp_path)]) == 0
