@@ -240,10 +240,10 @@ def test_sb3_vec_env_resets_from_set_options_once(tiny_checkpoint, reacher_episo
     env.seed(0)
     assert not np.allclose(env.reset(), expected)  # the options served one reset: drawn start states now
     env.set_options([{"obs": ep.obs[3], "frame": ep.frames[3]}, {}])
-    with pytest.raises(ValueError, match="give the same keys to each"):
+    with pytest.raises(ValueError, match="give each env the same keys"):
         env.reset()
     env.set_options([{"obs": ep.obs[3], "frame": ep.frames[3]}, {"obs": ep.obs[40]}])  # a frame for one env only
-    with pytest.raises(ValueError, match="give the same keys to each"):
+    with pytest.raises(ValueError, match="give each env the same keys"):
         env.reset()
     env.set_options({"obs": np.full(10, np.nan), "frame": ep.frames[3]})  # SB3 copies one dict to every env
     with pytest.raises(ValueError, match="NaN or inf"):

@@ -44,7 +44,7 @@ class DreamSimVecEnv(VecEnv):
     def reset(self) -> VecEnvObs:
         """Seeds from ``seed()`` and a start context from ``set_options({"obs": ..., "frame": ...})``
         (one real observation per env, or the same for all) apply to this reset only, as in SB3."""
-        obs = self.sim.to_numpy(self.sim.reset(context=self._context(), seeds=self._seeds))  # refused: nothing changed
+        obs = self.sim.to_numpy(self.sim.reset(context=self._context(), seeds=self._seeds))  # seeds apply once the input passes
         self._reset_seeds()
         self._reset_options()
         return obs
@@ -55,7 +55,8 @@ class DreamSimVecEnv(VecEnv):
             return None
         contexts = [c for c in found if c is not None]
         if len(contexts) < len(found) or any(c.keys() != contexts[0].keys() for c in contexts):
-            raise ValueError("set_options gave a start context ('obs', 'frame') to some envs only: give the same keys to each")
+            given = "set_options gave start contexts ('obs', 'frame') to some envs only, or with other keys"
+            raise ValueError(f"{given}: give each env the same keys")
         return {k: np.stack([np.asarray(c[k]) for c in contexts]) for k in contexts[0]}
 
     def step_async(self, actions: np.ndarray) -> None:
