@@ -6,6 +6,7 @@
     python benchmarks/model_card.py assets/halfcheetah --fidelity-note "..."   # what the table's numbers miss
     python benchmarks/model_card.py assets/hopper --loop runs/loop-hopper/loop.json --start-loop <loop.json>
         # a loop run with --init from a model that another loop trained
+        # (either of them, then `dreamsim train --init` from that loop's model: told by the world-model steps)
 
 Every number in the card comes from those files; the collection commands are the recipe the
 shipped checkpoints were made with (the task card's step count, seed 1; held-out: seed 2), or the
@@ -62,7 +63,11 @@ def _training(task: Task, record: dict[str, Any], loop: dict[str, Any] | None, s
     the checkpoint it started from (``--init``; ``start_loop`` when a loop trained that one), then its
     own run, then its decoder tunings."""
     training = record["training"]
-    if "init" in record and loop is not None:  # `dreamsim loop --init`: the start model was not the loop's
+    if loop is not None and _fine_tuned_after(loop, record):  # `dreamsim train --init` from the loop's model
+        head = _training(task, record["init"], loop, start_loop)
+        command = _train_command(task, training, " --init <the model above>")
+        head += f"- Then the whole model, from the model above:\n  {command}: "
+    elif "init" in record and loop is not None:  # `dreamsim loop --init`: the start model was not the loop's
         head = _training(task, record["init"], start_loop, None) + _loop_recipe(task, loop, init=True)[1]
     elif "init" in record:
         head = _training(task, record["init"], None, None)
@@ -77,6 +82,13 @@ def _training(task: Task, record: dict[str, Any], loop: dict[str, Any] | None, s
         f"{training['wall_time_s'] / 60:.0f} min of training time on `{training['device']}` ({machine}).\n"
         + _decoder_tuning(task, record.get("decoder_tuning", []))
     )
+
+
+def _fine_tuned_after(loop: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether this record's own run is a `dreamsim train --init` from the model that the loop of
+    ``loop.json`` trained: told by the world-model steps, the loop's total being the start model's."""
+    steps = loop["history"][-1]["model_steps"]
+    return record["training"]["steps"] != steps and record.get("init", {}).get("training", {}).get("steps") == steps
 
 
 def _loop_recipe(task: Task, loop: dict[str, Any], init: bool = False) -> tuple[str, str]:
@@ -164,8 +176,9 @@ def card(
     horizons = tuple(h for h in task.horizons if f"open_loop/{h}/psnr" in fid)
     notes = "".join(f"- {note}\n" for note in data_notes)
     data = (_random_recipe(task, root["training"]) if loop is None else _loop_recipe(task, loop))[0]
-    if loop is not None and "init" in config:  # the loop's data came on top of its start model's
-        start_model = config["init"]
+    looped = config["init"] if loop is not None and _fine_tuned_after(loop, config) else config  # the loop's own model
+    if loop is not None and "init" in looped:  # the loop's data came on top of its start model's
+        start_model = looped["init"]
         steps = start_model["training"]["real_steps"]
         if start_loop is None:
             start = f"{steps:,} steps (its training split) of a uniform random policy: {_random_collection(task)}"

@@ -196,3 +196,23 @@ def test_card_of_a_loop_from_a_loop_that_began_from_a_train_model_lists_all_thre
     assert text.index("`dreamsim train reacher --steps", training) < text.index("--initial-steps 4000", training)
     assert text.index("--initial-steps 4000", training) < text.index("--initial-steps 1000", training)
     assert "--seed 3 --rollout-length 5 --init <the model above>`" in text and "--seed 7 --rollout-length" not in text
+
+
+def test_card_of_a_model_trained_on_from_a_loop_model_lists_the_loop_then_the_run(model_card, folder, reacher_episodes, tmp_path):
+    from dreamsim.training import TrainConfig, train
+
+    looped, last = tmp_path / "looped", tmp_path / "tuned" / "checkpoint"
+    for start, out, steps in ((folder, looped, 2), (looped / "checkpoint", last.parent, 3)):  # a loop's run, then `train --init`
+        config = TrainConfig(steps=steps, batch_size=2, seq_len=5, eval_every=100, eval_episodes=1, init=str(start))
+        train("reacher", reacher_episodes, out, config)
+    shutil.copy(folder / "fidelity.json", last)
+    loop = _loop()
+    loop["history"][-1]["model_steps"] = 2  # the loop's model is the start model
+    text = model_card.card(last, loop=loop)
+    random_steps = json.loads((folder / "config.json").read_text())["training"]["real_steps"]
+    data, training = text.index("## Data"), text.index("## Training")
+    assert data < text.index(f"The loop's start model: {random_steps:,} steps (its training split)", data) < training
+    assert text.index("`dreamsim train reacher --steps", training) < text.index("Then, from the model above, `dreamsim loop reacher")
+    then = "Then the whole model, from the model above:\n  `dreamsim train reacher --init <the model above> --steps 3"
+    assert text.index("--seed 3 --init <the model above>`", training) < text.index(then)
+    assert "| 1 | 1,500 | 2 | 1,000 | -12.5 ± 1.5 | -41.0 |" in text
