@@ -141,9 +141,10 @@ def _decoder_tuning(task: Task, records: list[dict[str, Any]]) -> str:
     return "".join(lines)
 
 
-def _loop_table(loop: dict[str, Any]) -> str:
+def _loop_table(loop: dict[str, Any], start_model: bool) -> str:
+    whose = "The start model's loop: its agent" if start_model else "The loop's agent"
     rows = [
-        "## The loop's agent, scored in MuJoCo",
+        f"## {whose}, scored in MuJoCo",
         "| iteration | real steps | world-model steps | DreamSim steps | real return | random policy |",
         "|---|---|---|---|---|---|",
     ]
@@ -176,7 +177,8 @@ def card(
     horizons = tuple(h for h in task.horizons if f"open_loop/{h}/psnr" in fid)
     notes = "".join(f"- {note}\n" for note in data_notes)
     data = (_random_recipe(task, root["training"]) if loop is None else _loop_recipe(task, loop))[0]
-    looped = config["init"] if loop is not None and _fine_tuned_after(loop, config) else config  # the loop's own model
+    fine_tuned = loop is not None and _fine_tuned_after(loop, config)
+    looped = config["init"] if fine_tuned else config  # the record of the loop's own run
     if loop is not None and "init" in looped:  # the loop's data came on top of its start model's
         start_model = looped["init"]
         steps = start_model["training"]["real_steps"]
@@ -188,6 +190,8 @@ def card(
             random_steps = root["training"]["real_steps"]
             start += f";\n  on top of {random_steps:,} (a training split) of a uniform random policy: {_random_collection(task)}"
         data = f"- The loop's start model: {start}.\n{data}"
+    if fine_tuned:  # the loop's data is the start model's; this model's own is the first bullet's (and the notes')
+        data = "- The start model (`--init`), trained by `dreamsim loop`, had:\n" + textwrap.indent(data, "  ")
     first_state = "from the first observation" if model.get("deter_from_obs") else "zeros (an older checkpoint)"
     frame = "blends with the real start frame" if model.get("frame_reference") else "draws from the latent alone"
     missed = "".join(f"\n{textwrap.fill(note, 105, break_on_hyphens=False)}\n" for note in fidelity_notes)
@@ -223,7 +227,7 @@ observation at t. From one observation: the same, but the model sees the observa
 from the episode's first real observation the model rolls the episode's actions alone; the
 baseline copies the first observation. State error: RMS over the state's dimensions, each in units
 of its standard deviation in the training data.
-{missed}{"" if loop is None else chr(10) + _loop_table(loop)}"""
+{missed}{"" if loop is None else chr(10) + _loop_table(loop, fine_tuned)}"""
 
 
 if __name__ == "__main__":

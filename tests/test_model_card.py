@@ -211,9 +211,11 @@ def test_card_of_a_model_trained_on_from_a_loop_model_lists_the_loop_then_the_ru
     text = model_card.card(last, loop=loop)
     random_steps = json.loads((folder / "config.json").read_text())["training"]["real_steps"]
     data, training = text.index("## Data"), text.index("## Training")
-    assert data < text.index(f"The loop's start model: {random_steps:,} steps (its training split)", data) < training
+    nested = text.index("- The start model (`--init`), trained by `dreamsim loop`, had:\n  - The loop's start model: ", data)
+    assert nested < text.index(f"The loop's start model: {random_steps:,} steps (its training split)", data) < training
     looped_at = text.index("Then, from the model above, `dreamsim loop reacher")
     assert text.index("`dreamsim train reacher --steps", training) < looped_at
     then = "Then the whole model, from the model above:\n  `dreamsim train reacher --init <the model above> --steps 3"
     assert text.index("--seed 3 --init <the model above>`", training) < text.index(then)
-    assert "| 1 | 1,500 | 2 | 1,000 | -12.5 ± 1.5 | -41.0 |" in text
+    table = text.index("## The start model's loop: its agent, scored in MuJoCo")
+    assert table < text.index("| 1 | 1,500 | 2 | 1,000 | -12.5 ± 1.5 | -41.0 |")
