@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(problem)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     # SIGTERM (from `timeout`, `kill` or a batch scheduler) stops a command as Ctrl-C does: training
-    # writes its checkpoint, and collection terminates its worker pool instead of orphaning workers
+    # writes its checkpoint, and collection stops its worker processes instead of orphaning workers
     # that would go on writing episodes after the command has ended.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -151,7 +151,7 @@ def test_sigterm_stops_collection_with_its_workers(tmp_path):
     import time
 
     def workers_of(pid: int) -> set[int]:
-        """Pool workers among the children of ``pid`` (not multiprocessing's resource tracker)."""
+        """Collection workers among the children of ``pid`` (not multiprocessing's resource tracker)."""
         found = set()
         for proc_dir in Path("/proc").glob("[0-9]*"):
             try:

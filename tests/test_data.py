@@ -223,13 +223,13 @@ def _idle_worker_after_an_episode(root: str, ready) -> None:  # type: ignore[no-
     threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     ready.set()
-    task_queue = mp.Lock()  # an idle pool worker waits on its task queue's lock
+    task_queue = mp.Lock()  # an idle worker waits on its task queue (its lock, or the pipe: a blocking call)
     task_queue.acquire()
     task_queue.acquire()
 
 
 def test_an_idle_collection_worker_dies_by_sigterm_whichever_thread_takes_it(tmp_path):
-    """Pool.terminate() stops workers by SIGTERM. A Python handler runs in the main thread only, and
+    """`collect` stops its workers by SIGTERM on an error or interruption. A Python handler runs in the main thread only, and
     an idle worker's main thread, blocked on the task queue, would never run it."""
     import multiprocessing as mp
     import signal
@@ -249,3 +249,29 @@ def test_an_idle_collection_worker_dies_by_sigterm_whichever_thread_takes_it(tmp
     finally:
         worker.kill()
         worker.join()
+
+
+def test_a_collection_worker_that_fails_sends_its_error(tmp_path):
+    """The worker's own traceback reaches the caller, and the other workers are stopped."""
+    import dataclasses
+
+    broken = dataclasses.replace(load_task("reacher"), gym_id="NoSuchEnv-v0")
+    with pytest.raises(RuntimeError, match="a collection worker failed:(.|\n)*NoSuchEnv"):
+        collect(broken, tmp_path / "episodes", steps=100, workers=2, seed=0)
+    assert not list((tmp_path / "episodes").glob("*"))
+
+
+def test_a_collection_worker_that_dies_is_reported_not_waited_on():
+    """A worker killed mid-episode (a crash in native code, the OOM killer) sends nothing: its exit
+    code tells, where waiting on its result would never end."""
+    import multiprocessing as mp
+    import os
+
+    from dreamsim.data.collect import _next_result
+
+    ctx = mp.get_context("spawn")
+    worker = ctx.Process(target=os._exit, args=(3,))
+    worker.start()
+    worker.join(60)
+    with pytest.raises(RuntimeError, match=r"died mid-episode \(exit code 3\)"):
+        _next_result(ctx.Queue(), [worker])

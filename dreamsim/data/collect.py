@@ -178,10 +178,10 @@ def _unwind(signum: int, frame: object) -> None:
 
 
 def _collect_in_worker(task: Task, root: str, seed: int) -> int:
-    # ``Pool.terminate()`` stops workers with SIGTERM. During an episode the worker unwinds, so that a
-    # file being written is removed (``write_atomic``). Idle, it keeps the default action and dies at
-    # once: a Python handler runs in the main thread only, and one blocked on the task queue would
-    # never run it if a renderer's or BLAS's thread took the signal.
+    # On an error or interruption ``collect`` stops its workers with SIGTERM. During an episode the
+    # worker unwinds, so that a file being written is removed (``write_atomic``). Idle, it keeps the
+    # default action and dies at once: a Python handler runs in the main thread only, and one blocked
+    # on the task queue would never run it if a renderer's or BLAS's thread took the signal.
     previous = signal.signal(signal.SIGTERM, _unwind)
     try:
         if task.name not in _worker_envs:
@@ -191,6 +191,42 @@ def _collect_in_worker(task: Task, root: str, seed: int) -> int:
         return len(episode)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _worker(task: Task, root: str, seeds: Any, results: Any) -> None:
+    """A collection worker: one episode per seed from ``seeds`` until a ``None``; each episode's
+    length, or the traceback of what failed, goes to ``results``."""
+    import traceback
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: `collect` stops its workers
+    while (seed := seeds.get()) is not None:
+        try:
+            results.put(_collect_in_worker(task, root, seed))
+        except Exception:
+            results.put(traceback.format_exc())
+            return
+
+
+def _next_result(results: Any, workers: list[Any]) -> int:
+    """The next episode's length from ``results``. A worker that failed sends its traceback and ends;
+    one that died without a word (a crash in native code, the OOM killer) is found by its exit code,
+    rather than waited on for the episode it lost."""
+    import queue
+
+    while True:
+        crashed = [w for w in workers if w.exitcode not in (None, 0)]
+        if crashed:
+            raise RuntimeError(
+                f"a collection worker died mid-episode (exit code {crashed[0].exitcode}); the episodes written "
+                "so far are kept: run the command again to add the rest"
+            )
+        try:
+            result = results.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        if isinstance(result, str):
+            raise RuntimeError(f"a collection worker failed:\n{result}")
+        return result
 
 
 def collect(
@@ -215,22 +251,42 @@ def collect(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, unit="step", desc=f"collect {card.name}", disable=not progress)
-    done = 0
     try:
         if workers == 1:
             return _collect_here(make_real(card), out, steps, seeds, bar)
-        with mp.get_context("spawn").Pool(workers) as pool:
-            pending: list = []
-            while done < steps or pending:
-                # Keep every worker busy, but stop asking once the in-flight episodes will cover `steps`.
-                while len(pending) < 2 * workers and done + len(pending) * card.episode_length < steps:
-                    pending.append(pool.apply_async(_collect_in_worker, (card, str(out), seeds.pop())))
-                result = pending.pop(0)
-                n = result.get()
-                done += n
-                bar.update(n)
-            pool.close()  # done: idle workers exit on their own (leaving the block would SIGTERM them)
-            pool.join()
-        return done
+        return _collect_in_workers(card, out, steps, seeds, bar, workers)
     finally:
         bar.close()
+
+
+def _collect_in_workers(card: Task, out: str | Path, steps: int, seeds: list[int], bar: Any, workers: int) -> int:
+    """``collect`` with ``workers`` spawned processes, each running whole episodes from ``seeds``."""
+    ctx = mp.get_context("spawn")
+    tasks, results = ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(card, str(out), tasks, results), daemon=True) for _ in range(workers)]
+    done = in_flight = 0
+    try:
+        for proc in procs:
+            proc.start()
+        while done < steps or in_flight:
+            # Keep every worker busy, but stop asking once the in-flight episodes will cover `steps`.
+            while in_flight < 2 * workers and done + in_flight * card.episode_length < steps:
+                tasks.put(seeds.pop())
+                in_flight += 1
+            n = _next_result(results, procs)
+            in_flight -= 1
+            done += n
+            bar.update(n)
+        for _ in procs:
+            tasks.put(None)  # done: idle workers exit on their own
+        for proc in procs:
+            proc.join()
+    finally:
+        for proc in procs:  # left running only on an error or interruption
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            if proc.pid is not None:
+                proc.join()
+        tasks.cancel_join_thread()  # seeds nobody will read must not hold this process at exit
+    return done
