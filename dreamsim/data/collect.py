@@ -269,7 +269,9 @@ def _collect_in_workers(card: Task, out: str | Path, steps: int, seeds: list[int
         for proc in procs:
             proc.start()
         while done < steps or in_flight:
-            # Keep every worker busy, but stop asking once the in-flight episodes will cover `steps`.
+            # Keep every worker busy, but stop asking once the in-flight episodes may cover `steps`, each
+            # counted at the card's full length: then whatever the timing a seed collects the same episodes,
+            # the shortest run of its seeds that reaches `steps`.
             while in_flight < 2 * workers and done + in_flight * card.episode_length < steps:
                 tasks.put(seeds.pop())
                 in_flight += 1
