@@ -229,8 +229,8 @@ def _idle_worker_after_an_episode(root: str, ready) -> None:  # type: ignore[no-
 
 
 def test_an_idle_collection_worker_dies_by_sigterm_whichever_thread_takes_it(tmp_path):
-    """`collect` stops its workers by SIGTERM on an error or interruption. A Python handler runs in the main thread only, and
-    an idle worker's main thread, blocked on the task queue, would never run it."""
+    """`collect` stops its workers by SIGTERM on an error or interruption. A Python handler runs in the
+    main thread only, and an idle worker's main thread, blocked on the task queue, would never run it."""
     import multiprocessing as mp
     import signal
     import time
@@ -254,11 +254,12 @@ def test_an_idle_collection_worker_dies_by_sigterm_whichever_thread_takes_it(tmp
 def test_a_collection_worker_that_fails_sends_its_error(tmp_path):
     """The worker's own traceback reaches the caller, and the other workers are stopped."""
     import dataclasses
+    import multiprocessing as mp
 
     broken = dataclasses.replace(load_task("reacher"), gym_id="NoSuchEnv-v0")
     with pytest.raises(RuntimeError, match="a collection worker failed:(.|\n)*NoSuchEnv"):
         collect(broken, tmp_path / "episodes", steps=100, workers=2, seed=0)
-    assert not list((tmp_path / "episodes").glob("*"))
+    assert not mp.active_children() and not list((tmp_path / "episodes").glob("*"))
 
 
 def test_a_collection_worker_that_dies_is_reported_not_waited_on():
