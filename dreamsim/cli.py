@@ -117,6 +117,7 @@ def _loop(args: argparse.Namespace) -> None:
         preset=args.preset,
         batch_size=args.batch_size,
         seq_len=args.seq_len,
+        open_loop_steps=args.open_loop_steps,
         lr=args.lr,
         eval_every=args.model_steps,
         checkpoint_every=args.model_steps,
@@ -195,6 +196,12 @@ def _plan(args: argparse.Namespace) -> None:
         print(f"written to {write(result, args.out)}")
 
 
+_OPEN_LOOP_HELP = (
+    "also train imagined rollouts of this many steps, from every latent of a window with room for them, on the "
+    "real states and rewards they reach; less than --seq-len (default: 0, one-step losses only)"
+)
+
+
 def _add_config_options(p: argparse.ArgumentParser, config: type, notes: dict[str, str] | None = None) -> None:
     """One ``--option`` per field of the dataclass ``config``; left out, the field keeps its default.
     ``notes`` gives the help of fields whose default needs words."""
@@ -257,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
             "steps": f"training steps in all: with --resume, the total to reach (default: {TrainConfig.steps})",
             "preset": "world-model preset: tiny, small or base (default: the task card's)",
             "init": "checkpoint to start from, with a fresh optimizer (default: a new model)",
+            "open_loop_steps": _OPEN_LOOP_HELP,
         },
     )
     p.set_defaults(func=_train)
@@ -326,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="checkpoint the world model starts from (e.g. assets/hopper); default: a new model")
     p.add_argument("--batch-size", type=int, default=d.train.batch_size)
     p.add_argument("--seq-len", type=int, default=d.train.seq_len)
+    p.add_argument(
+        "--open-loop-steps",
+        type=int,
+        default=d.train.open_loop_steps,
+        help=_OPEN_LOOP_HELP,
+    )
     p.add_argument("--lr", type=float, default=d.train.lr)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")

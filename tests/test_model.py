@@ -31,7 +31,8 @@ def test_presets_build_and_give_a_finite_loss(name):
         assert np.isfinite(metrics[f"loss/{key}"])
 
 
-def test_padding_reaches_neither_the_loss_nor_its_metrics():
+@pytest.mark.parametrize("open_loop_steps", [0, 3])
+def test_padding_reaches_neither_the_loss_nor_its_metrics(open_loop_steps):
     model = WorldModel(preset("tiny", 10, 2))
     batch = _batch(t=8)
     batch["mask"][:, 5:] = 0
@@ -46,11 +47,29 @@ def test_padding_reaches_neither_the_loss_nor_its_metrics():
     results = []
     for b in (batch, padded):
         torch.manual_seed(0)
-        results.append(model.loss(b))
+        results.append(model.loss(b, open_loop_steps))
     (loss, metrics), (loss2, metrics2) = results
+    assert ("loss/open_loop_state" in metrics) == (open_loop_steps > 0)
     assert torch.equal(loss, loss2)
     for key, value in metrics.items():
         assert metrics2[key] == pytest.approx(value, rel=1e-6), key
+
+
+def test_open_loop_loss_scores_imagined_rollouts_against_the_real_steps_they_reach():
+    """A state far off at the window's last step is the target of the one rollout that reaches it, so
+    the open-loop term grows by its share; the latents rollouts start from stay put."""
+    model = WorldModel(preset("tiny", 10, 2))
+    batch = _batch(t=8)
+    metrics = []
+    for offset in (0.0, 50.0):
+        shifted = {k: v.clone() for k, v in batch.items()}
+        shifted["obs"][:, 7] += offset
+        torch.manual_seed(0)
+        metrics.append(model.loss(shifted, open_loop_steps=3)[1])
+    clean, far = metrics
+    # Rollouts start at steps 0 to 4 and run 3 steps: 15 scored steps, of which only step 4's third
+    # reaches step 7, its 10 dims each ~50 off.
+    assert far["loss/open_loop_state"] == pytest.approx(clean["loss/open_loop_state"] + 10 * 50**2 / 15, rel=0.05)
 
 
 def test_unknown_preset():

@@ -73,6 +73,10 @@ def test_bad_settings_fail_before_any_work(reacher_episodes, tmp_path):
             TrainConfig(**bad)
     with pytest.raises(ValueError, match="lr must be positive"):
         TrainConfig(lr=0.0)
+    with pytest.raises(ValueError, match="lengthen --seq-len or shorten --open-loop-steps"):
+        TrainConfig(seq_len=8, open_loop_steps=8)
+    with pytest.raises(ValueError, match="open_loop_steps must be from 0"):
+        TrainConfig(open_loop_steps=-1)
     with pytest.raises(ValueError, match="--preset sets new ones"):
         TrainConfig(init="assets/reacher", preset="tiny")
 

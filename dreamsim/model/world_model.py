@@ -121,8 +121,12 @@ class WorldModel(nn.Module):
         return deter, self.rssm.sample(mixture, uniform), disagreement
 
     # -- training -----------------------------------------------------------------------------------
-    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Loss on a batch of sequences (``SequenceSampler`` layout, ``(B, T, ...)`` tensors)."""
+    def loss(self, batch: dict[str, torch.Tensor], open_loop_steps: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss on a batch of sequences (``SequenceSampler`` layout, ``(B, T, ...)`` tensors).
+
+        ``open_loop_steps`` > 0 adds the state and reward errors of prior rollouts that long, started
+        from the posterior at every step of the window that leaves room for them (see ``_open_loop_errors``).
+        """
         cfg = self.cfg
         frames, states, actions = batch["frames"], batch["obs"], batch["actions"]
         mask = batch["mask"]
@@ -184,11 +188,42 @@ class WorldModel(nn.Module):
             + cfg.kl_dynamics * terms["kl_dynamics"]
             + cfg.kl_representation * terms["kl_representation"]
         )
+        if 0 < open_loop_steps < t:
+            state_ol, reward_ol = self._open_loop_errors(deters, stochs, batch, open_loop_steps)
+            terms["open_loop_state"], terms["open_loop_reward"] = state_ol, reward_ol
+            total = total + cfg.state_loss_scale * state_ol + reward_ol
         metrics = {f"loss/{k}": float(v.detach()) for k, v in terms.items()}
         metrics["loss/total"] = float(total.detach())
         metrics["kl/value"] = float(masked_mean(rep.detach(), flat_mask))
         metrics["kl/ensemble_disagreement"] = float(masked_mean(self.rssm.ensemble(prior.detach())[1].flatten(), flat_mask))
         return total, metrics
+
+    def _open_loop_errors(
+        self, deters: list[torch.Tensor], stochs: list[torch.Tensor], batch: dict[str, torch.Tensor], steps: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean squared state (normalised) and symlog-reward errors of imagined rollouts of ``steps``
+        real actions from the posterior latents at window steps ``0 .. T-steps-1``, over every
+        predicted step still inside its episode.
+
+        The one-step losses teach the prior a single step from a filtered latent; an imagined episode
+        feeds it its own samples for many. Training on those rollouts penalises the drift that
+        compounds there (as the multi-step losses of TD-MPC and MuZero do)."""
+        states, actions, rewards, mask = batch["obs"], batch["actions"], batch["rewards"], batch["mask"]
+        n = mask.shape[1] - steps  # rollouts per window
+        deter = torch.stack(deters[:n], 1).flatten(0, 1)
+        stoch = torch.stack(stochs[:n], 1).flatten(0, 1)
+        state_errs, reward_errs, masks = [], [], []
+        for k in range(1, steps + 1):
+            # Rollout s takes the action into step s + k, and is scored on that step's observation and reward.
+            deter, stoch, _ = self.imagine(deter, stoch, actions[:, k : k + n].flatten(0, 1))
+            feat = self.features(deter, stoch)
+            target = self.normalize_state(states[:, k : k + n].flatten(0, 1))
+            state_errs.append((self.state_decoder(feat).float() - target).square().sum(-1))
+            reward_errs.append((self.reward_head(feat).float().squeeze(-1) - symlog(rewards[:, k : k + n].flatten())).square())
+            masks.append(mask[:, k : k + n].flatten())
+        m = torch.cat(masks)
+        weight = m.sum().clamp_min(1)
+        return (torch.cat(state_errs) * m).sum() / weight, (torch.cat(reward_errs) * m).sum() / weight
 
     @torch.no_grad()
     def open_loop(

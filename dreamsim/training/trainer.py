@@ -52,6 +52,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     init: str | None = None  # checkpoint folder to start from: its weights and state statistics, a fresh optimizer
+    # Also train imagined rollouts of this many steps, from every posterior latent of a window that
+    # leaves room, on the real states and rewards (0: one-step losses only; at most seq_len - 1).
+    open_loop_steps: int = 0
 
     def __post_init__(self) -> None:
         counts = (
@@ -62,6 +65,11 @@ class TrainConfig:
             raise ValueError(f"training settings must be at least 1: {', '.join(small)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.open_loop_steps < self.seq_len:
+            raise ValueError(
+                f"open_loop_steps must be from 0 to seq_len - 1 = {self.seq_len - 1}, got {self.open_loop_steps}: "
+                "lengthen --seq-len or shorten --open-loop-steps"
+            )
         if self.init and self.preset:
             raise ValueError("--init keeps the start checkpoint's model sizes and --preset sets new ones: pass one of them")
 
@@ -178,7 +186,7 @@ def train(
             tick = time.perf_counter()
             batch = _to_torch(sampler.sample(config.batch_size, config.seq_len), device)
             with autocast:
-                loss, metrics = model.loss(batch)
+                loss, metrics = model.loss(batch, config.open_loop_steps)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
