@@ -45,7 +45,8 @@ def _train_command(task: Task, training: dict[str, Any], init: str = "") -> str:
     cfg = training["config"]
     batch = "" if cfg["batch_size"] == TrainConfig.batch_size else f" --batch-size {cfg['batch_size']}"
     seq = "" if cfg["seq_len"] == TrainConfig.seq_len else f" --seq-len {cfg['seq_len']}"
-    command = f"`dreamsim train {task.name}{init} --steps {training['steps']} --lr {cfg['lr']}{batch}{seq}`"
+    open_loop = f" --open-loop-steps {cfg['open_loop_steps']}" if cfg.get("open_loop_steps") else ""
+    command = f"`dreamsim train {task.name}{init} --steps {training['steps']} --lr {cfg['lr']}{batch}{seq}{open_loop}`"
     if training["steps"] < cfg["steps"]:
         return f"Stopped after {training['steps']:,} of {cfg['steps']:,} planned steps; to repeat it:\n  {command}"
     return command

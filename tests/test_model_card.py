@@ -58,11 +58,11 @@ def test_card_says_what_a_real_step_spans_where_actions_repeat(model_card):
 def test_card_of_a_stopped_run_names_the_steps_it_holds(model_card, folder: Path):
     config = json.loads((folder / "config.json").read_text())
     held = config["training"]["steps"]
-    config["training"]["config"] |= {"steps": held + 1000, "batch_size": 32}
+    config["training"]["config"] |= {"steps": held + 1000, "batch_size": 32, "open_loop_steps": 6}
     (folder / "config.json").write_text(json.dumps(config))
     text = model_card.card(folder)
     assert f"Stopped after {held:,} of {held + 1000:,} planned steps" in text
-    assert f"`dreamsim train reacher --steps {held} --lr" in text and " --batch-size 32" in text
+    assert f"`dreamsim train reacher --steps {held} --lr" in text and " --batch-size 32 --open-loop-steps 6`" in text
 
 
 def _loop() -> dict:
