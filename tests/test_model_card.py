@@ -62,7 +62,7 @@ def test_card_of_a_stopped_run_names_the_steps_it_holds(model_card, folder: Path
     (folder / "config.json").write_text(json.dumps(config))
     text = model_card.card(folder)
     assert f"Stopped after {held:,} of {held + 1000:,} planned steps" in text
-    assert f"`dreamsim train reacher --steps {held} --lr" in text and " --batch-size 32 --open-loop-steps 6`" in text
+    assert f"`dreamsim train reacher --steps {held} --lr" in text and " --batch-size 32 --seq-len 8 --open-loop-steps 6`" in text
 
 
 def _loop() -> dict:
