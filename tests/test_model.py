@@ -70,6 +70,8 @@ def test_open_loop_loss_scores_imagined_rollouts_against_the_real_steps_they_rea
     # Rollouts start at steps 0 to 4 and run 3 steps: 15 scored steps, of which only step 4's third
     # reaches step 7, its 10 dims each ~50 off.
     assert far["loss/open_loop_state"] == pytest.approx(clean["loss/open_loop_state"] + 10 * 50**2 / 15, rel=0.05)
+    with pytest.raises(ValueError, match="window length - 1 = 7, got 8"):
+        model.loss(batch, open_loop_steps=8)
 
 
 def test_unknown_preset():

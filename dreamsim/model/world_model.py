@@ -188,7 +188,7 @@ class WorldModel(nn.Module):
             + cfg.kl_dynamics * terms["kl_dynamics"]
             + cfg.kl_representation * terms["kl_representation"]
         )
-        if 0 < open_loop_steps < t:
+        if open_loop_steps:
             state_ol, reward_ol = self._open_loop_errors(deters, stochs, batch, open_loop_steps)
             terms["open_loop_state"], terms["open_loop_reward"] = state_ol, reward_ol
             total = total + cfg.state_loss_scale * state_ol + reward_ol
@@ -207,9 +207,12 @@ class WorldModel(nn.Module):
 
         The one-step losses teach the prior a single step from a filtered latent; an imagined episode
         feeds it its own samples for many. Training on those rollouts penalises the drift that
-        compounds there (as the multi-step losses of TD-MPC and MuZero do)."""
+        compounds there (as the multi-step losses of TD-MPC and MuZero do). On data of mostly one
+        policy it can trade away accuracy off that policy's path (benchmarks/NOTES.md)."""
         states, actions, rewards, mask = batch["obs"], batch["actions"], batch["rewards"], batch["mask"]
         n = mask.shape[1] - steps  # rollouts per window
+        if steps < 0 or n < 1:
+            raise ValueError(f"open_loop_steps must be from 0 to the window length - 1 = {mask.shape[1] - 1}, got {steps}")
         deter = torch.stack(deters[:n], 1).flatten(0, 1)
         stoch = torch.stack(stochs[:n], 1).flatten(0, 1)
         state_errs, reward_errs, masks = [], [], []
