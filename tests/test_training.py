@@ -21,8 +21,9 @@ def test_train_writes_a_loadable_checkpoint_and_tensorboard(tiny_run, tensorboar
 
 
 def test_open_loop_steps_train_and_reach_tensorboard_and_the_record(reacher_episodes, tmp_path, tensorboard_tags):
-    cfg = TrainConfig(steps=2, batch_size=2, seq_len=6, preset="tiny", eval_every=100, eval_episodes=1, log_every=1)
-    cfg = TrainConfig(**{**cfg.__dict__, "open_loop_steps": 3})
+    cfg = TrainConfig(
+        steps=2, batch_size=2, seq_len=6, preset="tiny", eval_every=100, eval_episodes=1, log_every=1, open_loop_steps=3
+    )
     train("reacher", reacher_episodes, tmp_path, cfg)
     assert {"loss/open_loop_state", "loss/open_loop_reward"} <= tensorboard_tags(tmp_path / "tb")
     config = json.loads((tmp_path / "checkpoint" / "config.json").read_text())
