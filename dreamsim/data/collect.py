@@ -289,6 +289,11 @@ def _collect_in_workers(card: Task, out: str | Path, steps: int, seeds: list[int
                 proc.terminate()
         for proc in procs:
             if proc.pid is not None:
-                proc.join()
+                # A worker stopped while it sent a result leaves the result queue's lock held, and another
+                # worker's exit then waits on that lock for ever: it has nothing left to save.
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
         tasks.cancel_join_thread()  # seeds nobody will read must not hold this process at exit
     return done
