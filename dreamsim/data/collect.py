@@ -290,7 +290,7 @@ def _collect_in_workers(card: Task, out: str | Path, steps: int, seeds: list[int
         for proc in procs:
             if proc.pid is not None:
                 # A worker stopped while it sent a result leaves the result queue's lock held, and another
-                # worker's exit then waits on that lock for ever: it has nothing left to save.
+                # worker's exit then waits on that lock for ever. Such a worker has nothing left to save.
                 proc.join(timeout=5)
                 if proc.is_alive():
                     proc.kill()
