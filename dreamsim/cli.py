@@ -334,12 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="checkpoint the world model starts from (e.g. assets/hopper); default: a new model")
     p.add_argument("--batch-size", type=int, default=d.train.batch_size)
     p.add_argument("--seq-len", type=int, default=d.train.seq_len)
-    p.add_argument(
-        "--open-loop-steps",
-        type=int,
-        default=d.train.open_loop_steps,
-        help=_OPEN_LOOP_HELP,
-    )
+    p.add_argument("--open-loop-steps", type=int, default=d.train.open_loop_steps, help=_OPEN_LOOP_HELP)
     p.add_argument("--lr", type=float, default=d.train.lr)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
